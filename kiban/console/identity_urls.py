@@ -1,0 +1,5 @@
+"""Console pages of the identity domain."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

@@ -1,0 +1,157 @@
+"""Append-only, hash-chained audit log, one chain per municipality.
+
+Each entry's hash covers its content and the previous entry's hash, so altering,
+deleting or reordering any row breaks every later link; ``verify_chain`` finds the
+first broken entry. ``record`` must run inside the transaction of the change it
+records: it locks the municipality's chain head, so both commit or neither does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from kiban.core.actors import Actor
+from kiban.core.models import AuditEntry, AuditHead, Municipality
+
+GENESIS = "0" * 64
+
+
+def _canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def entry_hash(
+    *,
+    municipality: str,
+    seq: int,
+    at: datetime,
+    actor_kind: str,
+    actor_id: str,
+    actor_label: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    purpose: str,
+    source_ip: str,
+    details: Any,
+    prev_hash: str,
+) -> str:
+    body = {
+        "m": municipality,
+        "seq": seq,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "ak": actor_kind,
+        "ai": actor_id,
+        "al": actor_label,
+        "a": action,
+        "st": subject_type,
+        "si": subject_id,
+        "p": purpose,
+        "ip": source_ip,
+        "d": details,
+        "prev": prev_hash,
+    }
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def record(
+    *,
+    municipality: Municipality | str,
+    actor: Actor,
+    action: str,
+    subject_type: str = "",
+    subject_id: str = "",
+    purpose: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry to the municipality's chain, in the caller's transaction."""
+    code = municipality if isinstance(municipality, str) else municipality.code
+    with transaction.atomic():
+        head = AuditHead.objects.select_for_update().filter(municipality_id=code).first()
+        if head is None:
+            AuditHead.objects.get_or_create(municipality_id=code)
+            head = AuditHead.objects.select_for_update().get(municipality_id=code)
+        # Round-trip the details through JSON so the hash covers what the database stores.
+        clean_details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+        at = timezone.now()
+        seq = head.last_seq + 1
+        fields = {
+            "municipality": code,
+            "seq": seq,
+            "at": at,
+            **actor.audit_fields(),
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": str(subject_id),
+            "purpose": purpose[:200],
+            "details": clean_details,
+            "prev_hash": head.last_hash,
+        }
+        digest = entry_hash(**fields)
+        fields.pop("municipality")
+        entry = AuditEntry.objects.create(municipality_id=code, hash=digest, **fields)
+        head.last_seq = seq
+        head.last_hash = digest
+        head.save(update_fields=["last_seq", "last_hash"])
+    return entry
+
+
+@dataclass
+class ChainBreak:
+    municipality: str
+    seq: int
+    entry_id: int | None
+    reason: str
+
+
+def _iter_entries(code: str) -> Iterator[AuditEntry]:
+    return (
+        AuditEntry.objects.filter(municipality_id=code)
+        .order_by("seq", "id")
+        .iterator(chunk_size=2000)
+    )
+
+
+def verify_chain(code: str) -> ChainBreak | None:
+    """Return the first broken entry of ``code``'s chain, or None when it is intact."""
+    prev = GENESIS
+    expected_seq = 1
+    last_id: int | None = None
+    for e in _iter_entries(code):
+        if e.seq != expected_seq:
+            reason = "missing entry (deleted)" if e.seq > expected_seq else "duplicate sequence"
+            return ChainBreak(code, expected_seq, e.pk, reason)
+        if e.prev_hash != prev:
+            return ChainBreak(code, e.seq, e.pk, "previous-hash link broken (reordered or altered)")
+        digest = entry_hash(
+            municipality=e.municipality_id,
+            seq=e.seq,
+            at=e.at,
+            actor_kind=e.actor_kind,
+            actor_id=e.actor_id,
+            actor_label=e.actor_label,
+            action=e.action,
+            subject_type=e.subject_type,
+            subject_id=e.subject_id,
+            purpose=e.purpose,
+            source_ip=e.source_ip,
+            details=e.details,
+            prev_hash=e.prev_hash,
+        )
+        if digest != e.hash:
+            return ChainBreak(code, e.seq, e.pk, "content does not match its hash (altered)")
+        prev = e.hash
+        expected_seq += 1
+        last_id = e.pk
+    head = AuditHead.objects.filter(municipality_id=code).first()
+    if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != prev):
+        return ChainBreak(code, expected_seq, last_id, "latest entries missing (deleted at end)")
+    return None

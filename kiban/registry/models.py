@@ -1,0 +1,167 @@
+"""住民記録 (resident registry): persons, households, and their history.
+
+History is never overwritten. Every change is a ``RegistryEvent`` (異動); the state a
+person was in is a ``PersonState`` row valid over ``[valid_from, valid_to)``. The
+current state has ``valid_to = OPEN_END``. "Who lived where on date D" is therefore one
+range predicate on an index that starts with the municipality:
+
+    PersonState.objects.filter(municipality=m, valid_from__lte=D, valid_to__gt=D,
+                               status=Status.RESIDENT)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import models
+
+from kiban.core.models import Municipality
+
+# Sentinel end of the current state. A real date (not NULL) keeps the as-of predicate a
+# plain range comparison that both SQLite and PostgreSQL answer from one index.
+OPEN_END = date(9999, 12, 31)
+
+
+class Sex(models.TextChoices):
+    MALE = "1", "男 / male"
+    FEMALE = "2", "女 / female"
+
+
+class Status(models.TextChoices):
+    RESIDENT = "resident", "住民 / resident"
+    MOVED_OUT = "moved_out", "転出 / moved out"
+    DECEASED = "deceased", "死亡 / deceased"
+
+
+class EventKind(models.TextChoices):
+    MOVE_IN = "move_in", "転入 / move in"
+    MOVE_OUT = "move_out", "転出 / move out"
+    MOVE_WITHIN = "move_within", "転居 / move within"
+    BIRTH = "birth", "出生 / birth"
+    DEATH = "death", "死亡 / death"
+    HOUSEHOLD_CHANGE = "household_change", "世帯変更 / household change"
+    NAME_CHANGE = "name_change", "氏名変更 / name change"
+    CORRECTION = "correction", "職権修正 / correction"
+    IMPORT = "import", "データ移行 / import"
+
+
+class Household(models.Model):
+    """世帯. Its members and head over time are in PersonState (household + relationship)."""
+
+    municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, db_index=False)
+    household_no = models.CharField(max_length=16)  # 世帯番号
+    created_on = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["municipality", "household_no"], name="household_unique_no"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"世帯 {self.household_no}"
+
+
+class Person(models.Model):
+    """The unchanging facts about a person; everything that changes is in PersonState."""
+
+    municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, db_index=False)
+    resident_code = models.CharField(max_length=11)  # 住民票コード
+    # My Number: Fernet-encrypted, found by keyed hash, masked unless role and purpose allow.
+    mynumber_enc = models.TextField(blank=True)
+    mynumber_hash = models.CharField(max_length=64, blank=True)
+    birth_date = models.DateField()
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    # Nationality marker: "" for Japanese nationals, ISO 3166 alpha-2 for foreign residents.
+    nationality = models.CharField(max_length=2, blank=True)
+    # 支援措置 (DV/stalking support measures): suppressed from certificates and searches
+    # for everyone but authorised staff; every access is audited.
+    protected = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["municipality", "resident_code"], name="person_unique_resident_code"
+            )
+        ]
+        indexes = [models.Index(fields=["municipality", "mynumber_hash"])]
+
+    def __str__(self) -> str:
+        return self.resident_code
+
+
+class RegistryEvent(models.Model):
+    """異動: one recorded change. Append-only."""
+
+    municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, db_index=False)
+    kind = models.CharField(max_length=24, choices=EventKind.choices)
+    person = models.ForeignKey(Person, null=True, on_delete=models.PROTECT, related_name="events")
+    household = models.ForeignKey(Household, null=True, on_delete=models.PROTECT)
+    event_date = models.DateField()  # 異動日
+    reported_date = models.DateField()  # 届出日
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_by = models.CharField(max_length=64)  # actor id
+    reason = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["municipality", "person", "event_date"]),
+            models.Index(fields=["municipality", "kind", "event_date"]),
+        ]
+
+
+class PersonState(models.Model):
+    """A person's registry record as it stood over [valid_from, valid_to)."""
+
+    municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, db_index=False)
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="states")
+    valid_from = models.DateField()
+    valid_to = models.DateField(default=OPEN_END)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    household = models.ForeignKey(
+        Household, null=True, on_delete=models.PROTECT, related_name="states"
+    )
+    relationship = models.CharField(max_length=16, blank=True)  # 続柄 (世帯主, 妻, 子, ...)
+    is_head = models.BooleanField(default=False)
+    family_name = models.CharField(max_length=40)
+    given_name = models.CharField(max_length=40)
+    family_kana = models.CharField(max_length=80)
+    given_kana = models.CharField(max_length=80)
+    # Search keys (kiban.core.kana.search_key) of "family+given" and of the given name.
+    name_key = models.CharField(max_length=160)
+    given_key = models.CharField(max_length=80)
+    postcode = models.CharField(max_length=7, blank=True)
+    town_code = models.CharField(max_length=7, blank=True)  # 町字ID (kiban numbering)
+    town_name = models.CharField(max_length=80, blank=True)
+    address_detail = models.CharField(max_length=80, blank=True)  # 番地以下
+    building = models.CharField(max_length=80, blank=True)  # 方書
+    honseki = models.CharField(max_length=120, blank=True)  # 本籍 (Japanese nationals)
+    event = models.ForeignKey(RegistryEvent, null=True, on_delete=models.PROTECT)
+
+    class Meta:
+        indexes = [
+            # As-of-date snapshot: municipality, then the validity range.
+            models.Index(fields=["municipality", "valid_to", "valid_from"], name="state_asof"),
+            models.Index(fields=["municipality", "name_key"], name="state_name_key"),
+            models.Index(fields=["municipality", "given_key"], name="state_given_key"),
+            models.Index(fields=["municipality", "person", "valid_from"], name="state_person"),
+            models.Index(fields=["municipality", "household", "valid_to"], name="state_household"),
+            models.Index(fields=["municipality", "town_code", "valid_to"], name="state_town"),
+        ]
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.family_name}\u3000{self.given_name}"
+
+    @property
+    def full_kana(self) -> str:
+        return f"{self.family_kana}\u3000{self.given_kana}"
+
+    @property
+    def address(self) -> str:
+        parts = [self.town_name, self.address_detail]
+        text = "".join(p for p in parts if p)
+        return f"{text}\u3000{self.building}" if self.building else text

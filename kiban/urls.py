@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+from django.urls import include, path
+
+from kiban.api import api
+from kiban.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", api.urls),
+    path("console/", include("kiban.console.urls")),
+    path("", include("kiban.portal.urls")),
+]
+if settings.DEMO or settings.DEBUG:
+    urlpatterns += staticfiles_urlpatterns()
+
+handler400 = "kiban.core.views.bad_request"
+handler403 = "kiban.core.views.forbidden"
+handler404 = "kiban.core.views.not_found"
+handler500 = "kiban.core.views.server_error"
