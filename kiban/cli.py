@@ -20,8 +20,9 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-ids_app = typer.Typer(help="Check identifiers (My Number, corporate number, LG code).",
-                      no_args_is_help=True)
+ids_app = typer.Typer(
+    help="Check identifiers (My Number, corporate number, LG code).", no_args_is_help=True
+)
 audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
 muni_app = typer.Typer(help="Manage municipalities (tenants).", no_args_is_help=True)
 staff_app = typer.Typer(help="Manage staff accounts.", no_args_is_help=True)
@@ -49,8 +50,21 @@ def serve(
     if production:
         os.execvp(  # noqa: S606 - replaces this process with the server
             sys.executable,
-            [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", host,
-             "--port", str(port), "--workers", str(workers), "--no-ws", "kiban.wsgi:application"],
+            [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "wsgi",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--no-ws",
+                "kiban.wsgi:application",
+            ],
         )
     from django.core.management import call_command
 
@@ -76,8 +90,9 @@ def ids_check(
 
     validator = KINDS.get(kind)
     if validator is None:
-        fail(f"不明な種類です: {kind} / Unknown kind {kind!r}: use one of {', '.join(KINDS)}",
-             code=2)
+        fail(
+            f"不明な種類です: {kind} / Unknown kind {kind!r}: use one of {', '.join(KINDS)}", code=2
+        )
         return
     try:
         normalised = validator(value)
@@ -98,9 +113,13 @@ def audit_verify(
     from kiban.core.audit import verify_chain
     from kiban.core.models import AuditHead, Municipality
 
-    codes = [municipality] if municipality else sorted(
-        set(Municipality.objects.values_list("code", flat=True))
-        | set(AuditHead.objects.values_list("municipality_id", flat=True))
+    codes = (
+        [municipality]
+        if municipality
+        else sorted(
+            set(Municipality.objects.values_list("code", flat=True))
+            | set(AuditHead.objects.values_list("municipality_id", flat=True))
+        )
     )
     broken = False
     for code in codes:
@@ -127,8 +146,9 @@ def municipality_add(
     from kiban.core.services import add_municipality
 
     with cli_errors():
-        m = add_municipality(actor=operator(), code=code, name=name, prefecture=prefecture,
-                             name_en=name_en)
+        m = add_municipality(
+            actor=operator(), code=code, name=name, prefecture=prefecture, name_en=name_en
+        )
     console.print(f"added {m.code} {m.prefecture}{m.name}")
 
 
@@ -149,9 +169,7 @@ def staff_add(
     municipality: Annotated[
         str | None, typer.Option("--municipality", "-m", help="Municipality code")
     ] = None,
-    password: Annotated[
-        str | None, typer.Option(help="Password (prompted when not given)")
-    ] = None,
+    password: Annotated[str | None, typer.Option(help="Password (prompted when not given)")] = None,
     display_name: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Add a staff account (roles: registry_clerk, procedures_reviewer, benefits_clerk,
@@ -163,9 +181,14 @@ def staff_add(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with cli_errors():
         m = get_municipality(municipality) if municipality else None
-        user = add_staff(actor=operator(), municipality=m, username=username, password=password,
-                         roles=[r.strip() for r in roles.split(",") if r.strip()],
-                         display_name=display_name)
+        user = add_staff(
+            actor=operator(),
+            municipality=m,
+            username=username,
+            password=password,
+            roles=[r.strip() for r in roles.split(",") if r.strip()],
+            display_name=display_name,
+        )
     console.print(f"added staff {user.username} ({', '.join(user.roles)})")
 
 
@@ -231,8 +254,12 @@ def token_create(
 
     with cli_errors():
         m = get_municipality(municipality)
-        _, raw = issue_token(actor=operator(), municipality=m, name=name,
-                             roles=[r.strip() for r in roles.split(",") if r.strip()])
+        _, raw = issue_token(
+            actor=operator(),
+            municipality=m,
+            name=name,
+            roles=[r.strip() for r in roles.split(",") if r.strip()],
+        )
     console.print(raw)
 
 

@@ -19,10 +19,20 @@ DEMO_PASSWORD = "kiban-demo-2026"  # noqa: S105 - printed for the demo on purpos
 DEMO_TOTP_HEX = "3132333435363738393031323334353637383930"
 
 DEMO_MUNICIPALITIES = [
-    {"code": "141003", "name": "横浜市", "name_en": "Yokohama City", "prefecture": "神奈川県",
-     "prefix": "yokohama"},
-    {"code": "131016", "name": "千代田区", "name_en": "Chiyoda City", "prefecture": "東京都",
-     "prefix": "chiyoda"},
+    {
+        "code": "141003",
+        "name": "横浜市",
+        "name_en": "Yokohama City",
+        "prefecture": "神奈川県",
+        "prefix": "yokohama",
+    },
+    {
+        "code": "131016",
+        "name": "千代田区",
+        "name_en": "Chiyoda City",
+        "prefecture": "東京都",
+        "prefix": "chiyoda",
+    },
 ]
 ROLE_USERS = [
     ("clerk", [Role.REGISTRY_CLERK], "住民記録担当"),
@@ -54,35 +64,53 @@ def seed_demo(*, residents: int = 2000, force: bool = False, out: Any = None) ->
     with transaction.atomic():
         for spec in DEMO_MUNICIPALITIES:
             m = Municipality.objects.filter(code=spec["code"]).first() or add_municipality(
-                actor=actor, code=spec["code"], name=spec["name"], prefecture=spec["prefecture"],
+                actor=actor,
+                code=spec["code"],
+                name=spec["name"],
+                prefecture=spec["prefecture"],
                 name_en=spec["name_en"],
                 settings={
                     "letterhead": f"{spec['prefecture']}{spec['name']}長",
                     "bank": {
                         "requester_code": "1" + spec["code"] + "001",
                         "requester_name": "ﾃﾞﾓｼ ｶｲｹｲｶﾝﾘｼﾔ",
-                        "bank_code": "0001", "branch_code": "001",
-                        "account_type": "1", "account_number": "1234567",
+                        "bank_code": "0001",
+                        "branch_code": "001",
+                        "account_type": "1",
+                        "account_number": "1234567",
                     },
                 },
             )
             for suffix, roles, label in ROLE_USERS:
                 username = f"{spec['prefix']}-{suffix}"
                 if not StaffUser.objects.filter(username=username).exists():
-                    user = add_staff(actor=actor, municipality=m, username=username,
-                                     password=DEMO_PASSWORD, roles=[r.value for r in roles],
-                                     display_name=f"{spec['name']} {label}")
+                    user = add_staff(
+                        actor=actor,
+                        municipality=m,
+                        username=username,
+                        password=DEMO_PASSWORD,
+                        roles=[r.value for r in roles],
+                        display_name=f"{spec['name']} {label}",
+                    )
                     if user.needs_second_factor:
                         _totp(user)
         if not StaffUser.objects.filter(username="operator").exists():
-            op = add_staff(actor=actor, municipality=None, username="operator",
-                           password=DEMO_PASSWORD, roles=[Role.PLATFORM_OPERATOR.value],
-                           display_name="基盤運用者")
+            op = add_staff(
+                actor=actor,
+                municipality=None,
+                username="operator",
+                password=DEMO_PASSWORD,
+                roles=[Role.PLATFORM_OPERATOR.value],
+                display_name="基盤運用者",
+            )
             _totp(op)
     for hook in _seed_hooks():
         for spec in DEMO_MUNICIPALITIES:
-            hook(municipality=Municipality.objects.get(code=spec["code"]), residents=residents,
-                 out=out)
+            hook(
+                municipality=Municipality.objects.get(code=spec["code"]),
+                residents=residents,
+                out=out,
+            )
     if out:
         print_logins(out)
     return True
@@ -91,8 +119,12 @@ def seed_demo(*, residents: int = 2000, force: bool = False, out: Any = None) ->
 def _seed_hooks() -> list[Any]:
     """Domain seeding steps, in dependency order (registry first)."""
     hooks: list[Any] = []
-    for module in ("kiban.registry.demo", "kiban.identity.demo", "kiban.procedures.demo",
-                   "kiban.benefits.demo"):
+    for module in (
+        "kiban.registry.demo",
+        "kiban.identity.demo",
+        "kiban.procedures.demo",
+        "kiban.benefits.demo",
+    ):
         try:
             mod = __import__(module, fromlist=["seed"])
         except ModuleNotFoundError:
@@ -112,6 +144,8 @@ def print_logins(out: Any) -> None:
         names = ", ".join(f"{spec['prefix']}-{s}" for s, _, _ in ROLE_USERS)
         out.print(f"  {spec['name']} ({spec['code']}): {names}")
     out.print("  platform operator: operator")
-    out.print(f"  Admin roles need a TOTP code: demo secret {secret} "
-              "(or run: .venv/bin/kiban staff totp-code USERNAME)")
+    out.print(
+        f"  Admin roles need a TOTP code: demo secret {secret} "
+        "(or run: .venv/bin/kiban staff totp-code USERNAME)"
+    )
     out.print("  Resident portal: http://127.0.0.1:8000/ (demo card sign-in)")

@@ -21,8 +21,8 @@ if MODE not in {"demo", "test", "production"}:
 DEMO = MODE in {"demo", "test"}
 
 _DEMO_SECRET = "kiban-demo-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
-_DEMO_FIELD_KEY = "ZGVtby1maWVsZC1rZXktbm90LWZvci1wcm9kdWN0aW9uIQ=="  # noqa: S105
-_DEMO_HASH_KEY = "demo-lookup-hash-key-not-for-production"  # noqa: S105
+_DEMO_FIELD_KEY = "ZGVtby1maWVsZC1rZXktbm90LWZvci1wcm9kdWN0aW9uIQ=="
+_DEMO_HASH_KEY = "demo-lookup-hash-key-not-for-production"
 
 SECRET_KEY = os.environ.get("KIBAN_SECRET_KEY", _DEMO_SECRET)
 # Key for encrypting My Number at rest (Fernet, urlsafe base64 of 32 bytes).
@@ -50,9 +50,7 @@ if not DEMO:
 
 DEBUG = os.environ.get("KIBAN_DEBUG", "0") == "1"
 ALLOWED_HOSTS = os.environ.get("KIBAN_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
-CSRF_TRUSTED_ORIGINS = [
-    o for o in os.environ.get("KIBAN_CSRF_TRUSTED_ORIGINS", "").split(",") if o
-]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("KIBAN_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -112,9 +110,7 @@ _default_db = f"sqlite:///{VAR_DIR / 'kiban.sqlite3'}"
 if "DATABASE_URL" not in os.environ:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", _default_db), conn_max_age=60
-    )
+    "default": dj_database_url.parse(os.environ.get("DATABASE_URL", _default_db), conn_max_age=60)
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers proceed during a write; IMMEDIATE takes the write lock at BEGIN
@@ -140,8 +136,10 @@ if MODE == "test":
     # Tests create many users; argon2 stays the hasher, at its cheapest parameters.
     PASSWORD_HASHERS = ["kiban.core.hashers.FastArgon2PasswordHasher"]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/console/login/"

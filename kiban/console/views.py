@@ -40,7 +40,9 @@ def _safe_next(request: HttpRequest, default: str = "/console/") -> str:
     return default
 
 
-def locked_out(request: HttpRequest, credentials: Any = None, *args: Any, **kw: Any) -> HttpResponse:
+def locked_out(
+    request: HttpRequest, credentials: Any = None, *args: Any, **kw: Any
+) -> HttpResponse:
     form = LoginForm(request.POST or None)
     return render(
         request,
@@ -93,9 +95,10 @@ def otp_view(request: HttpRequest) -> HttpResponse:
     form = OtpForm(request.POST or None)
     error = ""
     if not devices:
-        error = _(
-            "二要素認証の端末が登録されていません。`kiban staff totp` で登録してください。"
-        ) + " / No TOTP device registered: ask the operator to run `kiban staff totp`."
+        error = (
+            _("二要素認証の端末が登録されていません。`kiban staff totp` で登録してください。")
+            + " / No TOTP device registered: ask the operator to run `kiban staff totp`."
+        )
     elif request.method == "POST" and form.is_valid():
         token = form.cleaned_data["token"]
         for device in devices:
@@ -104,7 +107,9 @@ def otp_view(request: HttpRequest) -> HttpResponse:
                 return redirect(_safe_next(request))
         error = _("確認コードが正しくありません。") + " / The code is not correct."
     return render(
-        request, "console/otp.html", {"form": form, "error": error, "next": _safe_next(request)},
+        request,
+        "console/otp.html",
+        {"form": form, "error": error, "next": _safe_next(request)},
         status=400 if error and request.method == "POST" else 200,
     )
 
@@ -120,12 +125,37 @@ def home(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     tiles = []
     role_tiles = [
-        (Role.REGISTRY_CLERK, "/console/registry/", _("住民記録"), _("住民の検索、異動の記録、住民票の写しの交付")),
-        (Role.PROCEDURES_REVIEWER, "/console/applications/", _("申請の審査"), _("オンライン申請の受付・審査・承認")),
-        (Role.BENEFITS_CLERK, "/console/benefits/", _("給付金"), _("給付事業、対象者の抽出、振込データ")),
+        (
+            Role.REGISTRY_CLERK,
+            "/console/registry/",
+            _("住民記録"),
+            _("住民の検索、異動の記録、住民票の写しの交付"),
+        ),
+        (
+            Role.PROCEDURES_REVIEWER,
+            "/console/applications/",
+            _("申請の審査"),
+            _("オンライン申請の受付・審査・承認"),
+        ),
+        (
+            Role.BENEFITS_CLERK,
+            "/console/benefits/",
+            _("給付金"),
+            _("給付事業、対象者の抽出、振込データ"),
+        ),
         (Role.AUDITOR, "/console/audit/", _("監査ログ"), _("職員による閲覧・操作の記録")),
-        (Role.MUNICIPALITY_ADMIN, "/console/admin/", _("団体設定"), _("職員、APIトークン、団体の設定")),
-        (Role.PLATFORM_OPERATOR, "/console/platform/", _("団体の管理"), _("基盤に参加する団体の一覧")),
+        (
+            Role.MUNICIPALITY_ADMIN,
+            "/console/admin/",
+            _("団体設定"),
+            _("職員、APIトークン、団体の設定"),
+        ),
+        (
+            Role.PLATFORM_OPERATOR,
+            "/console/platform/",
+            _("団体の管理"),
+            _("基盤に参加する団体の一覧"),
+        ),
     ]
     for role, url, title, desc in role_tiles:
         if user.has_role(role):
@@ -137,10 +167,12 @@ class AuditFilterForm(forms.Form):
     action = forms.CharField(label="操作 / Action", required=False, max_length=64)
     subject_id = forms.CharField(label="対象 / Subject", required=False, max_length=64)
     actor = forms.CharField(label="操作者 / Actor", required=False, max_length=64)
-    date_from = forms.DateField(label="開始日 / From", required=False,
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="終了日 / To", required=False,
-                              widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label="開始日 / From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="終了日 / To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
 
 @staff_required(Role.AUDITOR)
@@ -162,7 +194,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
             qs = qs.filter(at__date__lte=d["date_to"])
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     audit.record(
-        municipality=m, actor=console_actor(request), action="audit.read", subject_type="audit",
+        municipality=m,
+        actor=console_actor(request),
+        action="audit.read",
+        subject_type="audit",
         details={"query": request.GET.urlencode()[:300]},
     )
     return render(request, "console/audit.html", {"form": form, "page": page})

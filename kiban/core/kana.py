@@ -44,10 +44,9 @@ _ZERO_WIDTH: Final = {ord(ch): None for ch in "\u200b\u200c\u200d\u2060\ufeff"}
 # jaconv when it cannot combine them, e.g. ﾜﾞ), spacing full-width, and combining.
 _DAKUTEN: Final = frozenset("\uff9e\u309b\u3099")
 _HANDAKUTEN: Final = frozenset("\uff9f\u309c\u309a")
-_COMBINING: Final = {"\uff9e": "\u3099", "\u309b": "\u3099", "\u3099": "\u3099"} | {
-    "\uff9f": "\u309a",
-    "\u309c": "\u309a",
-    "\u309a": "\u309a",
+_COMBINING: Final = {
+    **dict.fromkeys(_DAKUTEN, "\u3099"),
+    **dict.fromkeys(_HANDAKUTEN, "\u309a"),
 }
 _SPACING: Final = {"\u3099": "\u309b", "\u309a": "\u309c"}
 

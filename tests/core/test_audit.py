@@ -13,8 +13,14 @@ from tests import factories
 
 def _fill(m, n=5):
     for i in range(n):
-        audit.record(municipality=m, actor=SYSTEM, action="test.event", subject_type="person",
-                     subject_id=str(i), details={"i": i, "名前": "テスト"})
+        audit.record(
+            municipality=m,
+            actor=SYSTEM,
+            action="test.event",
+            subject_type="person",
+            subject_id=str(i),
+            details={"i": i, "名前": "テスト"},
+        )
 
 
 def _sql(sql, params):
@@ -96,8 +102,10 @@ def test_chains_are_per_municipality():
     b = factories.municipality(factories.CHIYODA[0])
     _fill(a, 3)
     _fill(b, 2)
-    assert AuditHead.objects.get(municipality=b).last_seq == AuditEntry.objects.filter(
-        municipality=b).count()
+    assert (
+        AuditHead.objects.get(municipality=b).last_seq
+        == AuditEntry.objects.filter(municipality=b).count()
+    )
     target = AuditEntry.objects.filter(municipality=a).order_by("seq").last()
     _sql("UPDATE core_auditentry SET purpose = %s WHERE id = %s", ["x", target.pk])
     assert audit.verify_chain(a.code) is not None

@@ -30,9 +30,15 @@ def test_ids_check_invalid_says_why(kind, value, reason):
 
 
 def test_every_subcommand_has_help():
-    for args in (["--help"], ["ids", "--help"], ["audit", "verify", "--help"],
-                 ["municipality", "add", "--help"], ["staff", "add", "--help"],
-                 ["serve", "--help"], ["demo", "seed", "--help"]):
+    for args in (
+        ["--help"],
+        ["ids", "--help"],
+        ["audit", "verify", "--help"],
+        ["municipality", "add", "--help"],
+        ["staff", "add", "--help"],
+        ["serve", "--help"],
+        ["demo", "seed", "--help"],
+    ):
         r = runner.invoke(app, args)
         assert r.exit_code == 0, (args, r.output)
         assert "Usage" in r.output
@@ -45,10 +51,34 @@ def test_municipality_and_staff_add():
     assert Municipality.objects.get(code="011002").name == "札幌市"
     r = runner.invoke(app, ["municipality", "add", "011003", "誤り市"])
     assert r.exit_code == 1 and "check" in r.output.lower()
-    r = runner.invoke(app, ["staff", "add", "sapporo-clerk", "--roles", "registry_clerk",
-                            "-m", "011002", "--password", "long-enough-pass-1"])
+    r = runner.invoke(
+        app,
+        [
+            "staff",
+            "add",
+            "sapporo-clerk",
+            "--roles",
+            "registry_clerk",
+            "-m",
+            "011002",
+            "--password",
+            "long-enough-pass-1",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert StaffUser.objects.get(username="sapporo-clerk").roles == ["registry_clerk"]
-    r = runner.invoke(app, ["staff", "add", "x", "--roles", "wizard", "-m", "011002",
-                            "--password", "long-enough-pass-1"])
+    r = runner.invoke(
+        app,
+        [
+            "staff",
+            "add",
+            "x",
+            "--roles",
+            "wizard",
+            "-m",
+            "011002",
+            "--password",
+            "long-enough-pass-1",
+        ],
+    )
     assert r.exit_code == 1 and "wizard" in r.output

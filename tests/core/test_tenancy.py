@@ -42,7 +42,7 @@ def test_other_municipality_gets_404_everywhere(who):
     else:
         client = factories.logged_in_client(factories.staff(home, *ALL_ROLES))
     checked = 0
-    for path, method, op in _operations():
+    for path, method, _op in _operations():
         if "{code}" not in path or path in SIGNATURE_AUTHENTICATED:
             continue
         url = _fill(path, other.code)
