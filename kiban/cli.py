@@ -48,6 +48,10 @@ def serve(
     """Serve the web console, portal and API."""
     setup_django()
     if production:
+        from django.conf import settings
+        from django.core.management import call_command
+
+        call_command("collectstatic", "--no-input", verbosity=0)
         os.execvp(  # noqa: S606 - replaces this process with the server
             sys.executable,
             [
@@ -62,7 +66,12 @@ def serve(
                 str(port),
                 "--workers",
                 str(workers),
-                "--no-ws",
+                "--blocking-threads",
+                "1",
+                "--static-path-route",
+                "/static",
+                "--static-path-mount",
+                str(settings.STATIC_ROOT),
                 "kiban.wsgi:application",
             ],
         )

@@ -146,7 +146,7 @@ LOGIN_URL = "/console/login/"
 
 AXES_FAILURE_LIMIT = int(os.environ.get("KIBAN_LOCKOUT_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.5  # hours
-AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "kiban.console.views.locked_out"
 AXES_VERBOSE = False
@@ -175,6 +175,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "kiban" / "static"]
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,6 @@
 from django.conf import settings
-from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-from django.urls import include, path
+from django.contrib.staticfiles.views import serve as serve_static
+from django.urls import include, path, re_path
 
 from kiban.api import api
 from kiban.core import views as core_views
@@ -13,7 +13,9 @@ urlpatterns = [
     path("", include("kiban.portal.urls")),
 ]
 if settings.DEMO or settings.DEBUG:
-    urlpatterns += staticfiles_urlpatterns()
+    # Demo and test servers (runserver, the test live server) serve the app's static files
+    # straight from the package; production serves the collected files with granian.
+    urlpatterns.insert(0, re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}))
 
 handler400 = "kiban.core.views.bad_request"
 handler403 = "kiban.core.views.forbidden"

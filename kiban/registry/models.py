@@ -165,3 +165,27 @@ class PersonState(models.Model):
         parts = [self.town_name, self.address_detail]
         text = "".join(p for p in parts if p)
         return f"{text}\u3000{self.building}" if self.building else text
+
+
+class CertificateIssue(models.Model):
+    """One issued 住民票の写し: its per-municipality number and what was printed (no copy)."""
+
+    municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, db_index=False)
+    seq = models.PositiveIntegerField()  # per-municipality sequence, from 1
+    issue_no = models.CharField(max_length=32)
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="certificates")
+    household = models.BooleanField(default=False)  # 世帯連記式 (all members) or 個人票
+    options = models.JSONField(default=dict, blank=True)  # relationship / honseki / mynumber
+    purpose = models.CharField(max_length=200, blank=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    issued_by = models.CharField(max_length=64)  # actor id
+    sha256 = models.CharField(max_length=64)  # of the signed PDF
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["municipality", "seq"], name="certificate_unique_seq")
+        ]
+        indexes = [models.Index(fields=["municipality", "person", "issued_at"])]
+
+    def __str__(self) -> str:
+        return self.issue_no

@@ -9,6 +9,11 @@ def test_clerk_logs_in_to_console(live_server, page):
     factories.staff(m, "registry_clerk", username="e2e-clerk", display_name="E2E 担当")
     page.goto(f"{live_server.url}/console/")
     assert "/console/login/" in page.url
+    # The design system's stylesheet is served (primary colour on the brand mark).
+    colour = page.evaluate(
+        "getComputedStyle(document.querySelector('.brand-mark')).backgroundColor"
+    )
+    assert colour == "rgb(0, 49, 216)"
     page.get_by_label("ユーザー名").fill("e2e-clerk")
     page.get_by_label("パスワード").fill("wrong-password")
     page.get_by_role("button", name="ログイン").click()

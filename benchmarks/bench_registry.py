@@ -1,0 +1,236 @@
+"""Registry at scale: generate + load N residents, as-of snapshot, name search.
+
+    .venv/bin/python benchmarks/run.py --only registry [--full]
+
+Rows (quick: N = 100,000; --full: 1,000,000 and 3,770,000):
+
+- ``generate+load N``: wall time of ``kiban.registry.bulk.generate`` (synthetic households,
+  My Number encryption, search keys, inserts of households, persons, events and states, one
+  transaction, one audit entry).
+- ``load rate N``: rows written per second by the load stage (total time minus the time to
+  generate the same households without writing them). ``baseline`` is a plain bulk insert
+  of the same row tuples (captured from the first chunks of the run) into tables with the
+  same columns and no index, constraint or foreign key, by the same method (executemany on
+  SQLite, COPY on PostgreSQL); ``ratio`` = load rate / baseline rate (1.0 = as fast as a
+  plain insert; 0.33 = three times slower).
+- ``as-of household snapshot N``: ``kiban.registry.queries.households_as_of`` for a date.
+- ``name search p50/p99 N``: 1000 random name prefixes, each one indexed range query on
+  ``PersonState.name_key`` returning up to 50 current records.
+
+The benchmark municipality is 札幌市 (011002), which no demo or test uses; its registry
+rows are deleted before and after each size.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from datetime import date
+from typing import Any
+
+BENCH_CODE = "011002"
+AS_OF = date(2026, 10, 1)
+CAPTURE_ROWS = 400_000
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kiban.settings")
+    import django
+
+    django.setup()
+
+
+def _municipality() -> Any:
+    from kiban.core.actors import operator_actor
+    from kiban.core.models import Municipality
+    from kiban.core.services import add_municipality
+
+    m = Municipality.objects.filter(code=BENCH_CODE).first()
+    if m is None:
+        m = add_municipality(
+            actor=operator_actor("bench"), code=BENCH_CODE, name="札幌市", prefecture="北海道"
+        )
+    return m
+
+
+def _wipe(code: str) -> None:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in (
+            "registry_certificateissue",
+            "registry_personstate",
+            "registry_registryevent",
+            "registry_person",
+            "registry_household",
+        ):
+            cursor.execute(f"DELETE FROM {table} WHERE municipality_id = %s", [code])
+
+
+def _generation_only(code: str, residents: int) -> float:
+    from kiban.registry import bulk
+
+    started = time.perf_counter()
+    for _ in bulk._synth_specs(code, residents, 1, AS_OF):
+        pass
+    return time.perf_counter() - started
+
+
+def _baseline(captured: dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]]) -> float:
+    """Rows per second of a plain insert of the captured rows into index-free copies."""
+    from django.db import connection, transaction
+
+    from kiban.registry import bulk
+
+    total = sum(len(rows) for _, rows in captured.values())
+    with connection.cursor() as cursor:
+        for table in captured:
+            cursor.execute(f"DROP TABLE IF EXISTS bench_plain_{table}")
+            cursor.execute(f"CREATE TABLE bench_plain_{table} AS SELECT * FROM {table} WHERE 1 = 0")
+    try:
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            writer = bulk._Writer(cursor)
+            for table, (columns, rows) in captured.items():
+                writer.write(f"bench_plain_{table}", columns, rows)
+        elapsed = time.perf_counter() - started
+    finally:
+        with connection.cursor() as cursor:
+            for table in captured:
+                cursor.execute(f"DROP TABLE IF EXISTS bench_plain_{table}")
+    return total / elapsed
+
+
+def _load(m: Any, residents: int) -> tuple[Any, float, dict[str, Any]]:
+    from kiban.core.actors import operator_actor
+    from kiban.registry import bulk
+
+    captured: dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]] = {}
+    kept = 0
+    real_write = bulk._Writer.write
+
+    def capturing(self: Any, table: str, columns: tuple[str, ...], rows: list[Any]) -> None:
+        nonlocal kept
+        if kept < CAPTURE_ROWS:
+            captured.setdefault(table, (columns, []))[1].extend(rows)
+            kept += len(rows)
+        real_write(self, table, columns, rows)
+
+    bulk._Writer.write = capturing  # type: ignore[method-assign]
+    try:
+        started = time.perf_counter()
+        result = bulk.generate(
+            actor=operator_actor("bench"), municipality=m, residents=residents, seed=1, as_of=AS_OF
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        bulk._Writer.write = real_write  # type: ignore[method-assign]
+    return result, elapsed, captured
+
+
+def _analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE registry_personstate")
+            cursor.execute("ANALYZE registry_person")
+            cursor.execute("ANALYZE registry_household")
+        else:
+            cursor.execute("ANALYZE")
+
+
+def _snapshot_seconds(m: Any) -> tuple[float, int]:
+    from kiban.registry import queries
+
+    started = time.perf_counter()
+    households = queries.households_as_of(m, AS_OF)
+    return time.perf_counter() - started, len(households)
+
+
+def _name_search(m: Any) -> tuple[float, float]:
+    from kiban.registry.models import OPEN_END, PersonState
+
+    rng = random.Random(42)
+    keys = list(
+        PersonState.objects.filter(municipality=m, valid_to=OPEN_END)
+        .order_by("id")
+        .values_list("name_key", flat=True)[:20000]
+    )
+    prefixes = [k[: rng.choice((1, 2, 3))] for k in rng.sample(keys, min(1000, len(keys)))]
+    timings = []
+    for prefix in prefixes:
+        started = time.perf_counter()
+        list(
+            PersonState.objects.filter(
+                municipality=m,
+                name_key__gte=prefix,
+                name_key__lt=prefix + "\U0010ffff",
+                # A range (not equality) on valid_to: SQLite's planner would otherwise take
+                # the as-of index and sort every current record.
+                valid_to__gte=OPEN_END,
+            )
+            .order_by("name_key")
+            .values_list("person_id", "family_name", "given_name", "name_key")[:50]
+        )
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return timings[len(timings) // 2], timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+
+
+def run_size(residents: int) -> list[dict[str, Any]]:
+    from django.db import connection
+
+    m = _municipality()
+    _wipe(m.code)
+    generation = _generation_only(m.code, residents)
+    result, elapsed, captured = _load(m, residents)
+    rows = result.households + result.persons + result.events + result.states
+    load_rate = rows / max(elapsed - generation, 1e-9)
+    baseline = _baseline(captured)
+    _analyze()
+    snapshot, households = _snapshot_seconds(m)
+    p50, p99 = _name_search(m)
+    if not os.environ.get("KIBAN_BENCH_KEEP"):  # a throwaway database may keep the rows
+        _wipe(m.code)
+    db = connection.vendor
+    label = f"{residents:,}"
+    return [
+        {"name": f"generate+load {label} residents", "value": elapsed, "unit": "s",
+         "baseline": None, "ratio": None, "db": db},
+        {"name": f"load rate {label} ({rows:,} rows)", "value": load_rate, "unit": "rows/s",
+         "baseline": baseline, "ratio": load_rate / baseline, "db": db},
+        {"name": f"as-of household snapshot {label} ({households:,} households)",
+         "value": snapshot, "unit": "s", "baseline": None, "ratio": None, "db": db},
+        {"name": f"name search p50 {label}", "value": p50, "unit": "ms", "baseline": None,
+         "ratio": None, "db": db},
+        {"name": f"name search p99 {label}", "value": p99, "unit": "ms", "baseline": None,
+         "ratio": None, "db": db},
+    ]  # fmt: skip
+
+
+def main(full: bool) -> list[dict[str, Any]]:
+    _setup()
+    sizes = [1_000_000, 3_770_000] if full else [100_000]
+    rows: list[dict[str, Any]] = []
+    for n in sizes:
+        rows.extend(run_size(n))
+    return rows
+
+
+if __name__ == "__main__":
+    # Stand-alone: python benchmarks/bench_registry.py [--full | SIZE ...]; rows print as
+    # each size finishes.
+    import sys
+
+    from django.core.management import call_command
+
+    _setup()
+    call_command("migrate", "--no-input", verbosity=0)
+    args = [a for a in sys.argv[1:] if a != "--full"]
+    for n in [int(a) for a in args] or (
+        [1_000_000, 3_770_000] if "--full" in sys.argv else [100_000]
+    ):
+        for row in run_size(n):
+            print(row, flush=True)

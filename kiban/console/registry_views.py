@@ -1,0 +1,815 @@
+"""Console: resident registry for registry clerks (search, a person's page, event forms).
+
+Views only parse forms, call ``kiban.registry.queries`` / ``services`` and render. A
+refusal from a service (``ValidationFailed`` with ``details["field"]``) is shown next to
+the matching form field and in the error summary, in Japanese and English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from kiban.console.auth import console_actor, console_municipality, staff_required
+from kiban.core.actors import Actor
+from kiban.core.errors import KibanError
+from kiban.core.models import Municipality, Role
+from kiban.core.wareki import WarekiError, format_wareki, parse_date
+from kiban.registry import queries, services
+from kiban.registry.models import EventKind, Sex
+from kiban.registry.queries import PROTECTED_PURPOSE, PersonRecord
+
+DATE_HINT = "例: 令和8年11月23日、R08.11.23、2026-11-23"
+
+
+# --- form building blocks -----------------------------------------------------------------
+
+
+class WarekiDateField(forms.Field):
+    """A date typed in 和暦 or Western form (kiban.core.wareki.parse_date)."""
+
+    widget = forms.TextInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", DATE_HINT)
+        super().__init__(**kwargs)
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        return {**super().widget_attrs(widget), "maxlength": "40", "inputmode": "text"}
+
+    def prepare_value(self, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value
+
+    def to_python(self, value: Any) -> date | None:
+        text = str(value or "").strip()
+        if not text:
+            return None
+        try:
+            if len(text) > 40:
+                raise WarekiError("format", "日付が長すぎます。", "The date is too long.")
+            return parse_date(text)
+        except WarekiError as exc:
+            raise ValidationError(f"{exc.message_ja} / {exc.message_en}") from None
+
+
+def _today_iso() -> str:
+    return timezone.localdate().isoformat()
+
+
+def _choices(form: forms.Form, name: str, choices: list[tuple[str, str]]) -> None:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    field.choices = choices
+
+
+class DatesForm(forms.Form):
+    event_date = WarekiDateField(label=gettext_lazy("異動日"))
+    reported_date = WarekiDateField(label=gettext_lazy("届出日"))
+
+    def __init__(self, *args: Any, record: PersonRecord | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("reported_date", _today_iso())
+        super().__init__(*args, **kwargs)
+        self.record = record
+
+    def member_choices(self, *, blank: bool, exclude_self: bool = False) -> list[tuple[str, str]]:
+        choices: list[tuple[str, str]] = [("", _("（指定しない）"))] if blank else []
+        if self.record is None:
+            return choices
+        for s in self.record.members:
+            if exclude_self and s.person_id == self.record.person.pk:
+                continue
+            choices.append((s.person.resident_code, f"{s.full_name}（{s.relationship}）"))
+        return choices
+
+
+class AddressFields(forms.Form):
+    postcode = forms.CharField(
+        label=gettext_lazy("郵便番号"), max_length=8, help_text="例: 2310023"
+    )
+    town_code = forms.CharField(label=gettext_lazy("町字ID"), max_length=7, help_text="7桁")
+    town_name = forms.CharField(label=gettext_lazy("町字"), max_length=80)
+    address_detail = forms.CharField(label=gettext_lazy("番地以下"), max_length=80)
+    building = forms.CharField(label=gettext_lazy("方書"), max_length=80, required=False)
+
+    def address(self) -> services.Address:
+        d = self.cleaned_data
+        return services.Address(
+            postcode=d["postcode"],
+            town_code=d["town_code"],
+            town_name=d["town_name"],
+            address_detail=d["address_detail"],
+            building=d.get("building") or "",
+        )
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        label=gettext_lazy("氏名（カナまたは漢字、一部でも可）"), required=False, max_length=80
+    )
+    birth_date = WarekiDateField(label=gettext_lazy("生年月日"), required=False)
+    address = forms.CharField(label=gettext_lazy("住所"), required=False, max_length=80)
+    resident_code = forms.CharField(
+        label=gettext_lazy("住民票コード"), required=False, max_length=20
+    )
+    support_measure = forms.BooleanField(
+        label=gettext_lazy("支援措置対象者を含める（支援措置事務のため。閲覧は記録されます）"),
+        required=False,
+    )
+
+
+class MoveOutForm(DatesForm, forms.Form):
+    persons = forms.MultipleChoiceField(
+        label=gettext_lazy("転出する方"), widget=forms.CheckboxSelectMultiple
+    )
+    destination = forms.CharField(label=gettext_lazy("転出先"), max_length=200)
+    new_head = forms.ChoiceField(label=gettext_lazy("新しい世帯主"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["event_date"].label = _("転出予定日")
+        _choices(self, "persons", self.member_choices(blank=False))
+        _choices(self, "new_head", self.member_choices(blank=True))
+        self.fields["new_head"].help_text = _("世帯主が転出し、世帯員が残る場合に指定します。")
+
+
+MODE_CHOICES = [
+    ("same", gettext_lazy("同じ世帯のまま（世帯全員が転居）")),
+    ("new", gettext_lazy("新しい世帯をつくる")),
+    ("join", gettext_lazy("転居先の世帯に加わる")),
+]
+
+
+class MoveWithinForm(DatesForm, AddressFields):
+    persons = forms.MultipleChoiceField(
+        label=gettext_lazy("転居する方"), widget=forms.CheckboxSelectMultiple
+    )
+    mode = forms.ChoiceField(
+        label=gettext_lazy("世帯"), choices=MODE_CHOICES, initial="same", widget=forms.RadioSelect
+    )
+    household = forms.CharField(
+        label=gettext_lazy("加わる世帯の世帯番号"), required=False, max_length=16
+    )
+    head = forms.ChoiceField(label=gettext_lazy("新しい世帯の世帯主"), required=False)
+    new_head = forms.ChoiceField(label=gettext_lazy("残る世帯の新しい世帯主"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _choices(self, "persons", self.member_choices(blank=False))
+        _choices(self, "head", self.member_choices(blank=True))
+        _choices(self, "new_head", self.member_choices(blank=True))
+
+
+class DeathForm(DatesForm, forms.Form):
+    new_head = forms.ChoiceField(label=gettext_lazy("新しい世帯主"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["event_date"].label = _("死亡日")
+        _choices(self, "new_head", self.member_choices(blank=True, exclude_self=True))
+        self.fields["new_head"].help_text = _("世帯主が死亡し、世帯員が残る場合に指定します。")
+
+
+class NameChangeForm(DatesForm, forms.Form):
+    family_name = forms.CharField(label=gettext_lazy("氏"), max_length=40)
+    given_name = forms.CharField(label=gettext_lazy("名"), max_length=40)
+    family_kana = forms.CharField(label=gettext_lazy("氏のフリガナ"), max_length=80)
+    given_kana = forms.CharField(label=gettext_lazy("名のフリガナ"), max_length=80)
+
+
+CORRECTION_FIELDS = [
+    ("family_name", gettext_lazy("氏")),
+    ("given_name", gettext_lazy("名")),
+    ("family_kana", gettext_lazy("氏のフリガナ")),
+    ("given_kana", gettext_lazy("名のフリガナ")),
+    ("birth_date", gettext_lazy("生年月日")),
+    ("sex", gettext_lazy("性別（1: 男、2: 女）")),
+    ("relationship", gettext_lazy("続柄")),
+    ("postcode", gettext_lazy("郵便番号")),
+    ("town_code", gettext_lazy("町字ID")),
+    ("town_name", gettext_lazy("町字")),
+    ("address_detail", gettext_lazy("番地以下")),
+    ("building", gettext_lazy("方書")),
+    ("honseki", gettext_lazy("本籍")),
+    ("nationality", gettext_lazy("国籍（2文字の国コード）")),
+]
+
+
+class CorrectionForm(forms.Form):
+    field = forms.ChoiceField(label=gettext_lazy("修正する項目"), choices=CORRECTION_FIELDS)
+    value = forms.CharField(label=gettext_lazy("正しい内容"), max_length=120)
+    reason = forms.CharField(
+        label=gettext_lazy("修正の理由"), max_length=200, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args: Any, record: PersonRecord | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.record = record
+
+    def clean_value(self) -> Any:
+        value = self.cleaned_data["value"]
+        if self.cleaned_data.get("field") == "birth_date":
+            try:
+                return parse_date(value)
+            except WarekiError as exc:
+                raise ValidationError(f"{exc.message_ja} / {exc.message_en}") from None
+        return value
+
+
+KIND_CHOICES = [
+    ("new_household", gettext_lazy("世帯分離（新しい世帯をつくる）")),
+    ("join", gettext_lazy("世帯合併（別の世帯に加わる）")),
+    ("change_head", gettext_lazy("世帯主変更")),
+]
+
+
+class HouseholdChangeForm(DatesForm, forms.Form):
+    kind = forms.ChoiceField(
+        label=gettext_lazy("世帯変更の種類"), choices=KIND_CHOICES, widget=forms.RadioSelect
+    )
+    persons = forms.MultipleChoiceField(
+        label=gettext_lazy("対象の方"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    household = forms.CharField(
+        label=gettext_lazy("加わる世帯の世帯番号"), required=False, max_length=16
+    )
+    head = forms.ChoiceField(
+        label=gettext_lazy("世帯主（新しい世帯・新しい世帯主）"), required=False
+    )
+    new_head = forms.ChoiceField(label=gettext_lazy("残る世帯の新しい世帯主"), required=False)
+    former_head_relationship = forms.CharField(
+        label=gettext_lazy("前の世帯主の新しい続柄（世帯主変更のとき）"),
+        required=False,
+        max_length=16,
+    )
+    relationship = forms.CharField(
+        label=gettext_lazy("加わる方の続柄（世帯合併のとき）"), required=False, max_length=16
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _choices(self, "persons", self.member_choices(blank=False))
+        _choices(self, "head", self.member_choices(blank=True))
+        _choices(self, "new_head", self.member_choices(blank=True))
+
+
+SEX_CHOICES = [("", "—"), *[(v, str(label)) for v, label in Sex.choices]]
+
+
+class NewPersonForm(forms.Form):
+    family_name = forms.CharField(label=gettext_lazy("氏"), max_length=40)
+    given_name = forms.CharField(label=gettext_lazy("名"), max_length=40)
+    family_kana = forms.CharField(label=gettext_lazy("氏のフリガナ"), max_length=80)
+    given_kana = forms.CharField(label=gettext_lazy("名のフリガナ"), max_length=80)
+    birth_date = WarekiDateField(label=gettext_lazy("生年月日"))
+    sex = forms.ChoiceField(label=gettext_lazy("性別"), choices=SEX_CHOICES)
+    relationship = forms.CharField(
+        label=gettext_lazy("続柄"), max_length=16, required=False, help_text="例: 妻、子、母"
+    )
+    is_head = forms.BooleanField(label=gettext_lazy("世帯主"), required=False)
+    nationality = forms.CharField(
+        label=gettext_lazy("国籍（外国籍の方のみ、2文字の国コード）"), max_length=2, required=False
+    )
+    resident_code = forms.CharField(
+        label=gettext_lazy("住民票コード（お持ちの場合）"), max_length=20, required=False
+    )
+
+    def new_person(self) -> services.NewPerson:
+        d = self.cleaned_data
+        return services.NewPerson(
+            family_name=d["family_name"],
+            given_name=d["given_name"],
+            family_kana=d["family_kana"],
+            given_kana=d["given_kana"],
+            birth_date=d["birth_date"],
+            sex=d["sex"],
+            relationship=d.get("relationship") or "",
+            is_head=bool(d.get("is_head")),
+            nationality=d.get("nationality") or "",
+            resident_code=d.get("resident_code") or "",
+        )
+
+
+NewPersonFormSet = forms.formset_factory(NewPersonForm, extra=3, max_num=10)
+
+
+class MoveInForm(AddressFields):
+    event_date = WarekiDateField(label=gettext_lazy("転入日"))
+    reported_date = WarekiDateField(label=gettext_lazy("届出日"))
+    previous_address = forms.CharField(label=gettext_lazy("前住所"), max_length=200, required=False)
+    household = forms.CharField(
+        label=gettext_lazy("加わる世帯の世帯番号（既存の世帯に入る場合）"),
+        required=False,
+        max_length=16,
+    )
+
+
+class BirthForm(NewPersonForm):
+    reported_date = WarekiDateField(label=gettext_lazy("届出日"))
+
+    def __init__(self, *args: Any, record: PersonRecord | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("reported_date", _today_iso())
+        kwargs["initial"].setdefault("relationship", "子")
+        if record is not None:
+            kwargs["initial"].setdefault("family_name", record.state.family_name)
+            kwargs["initial"].setdefault("family_kana", record.state.family_kana)
+        super().__init__(*args, **kwargs)
+        self.record = record
+        del self.fields["is_head"]
+        del self.fields["resident_code"]
+        self.fields["birth_date"].label = _("出生日")
+
+
+# --- error handling -----------------------------------------------------------------------
+
+_PREFIXES = ("address.", "child.", "changes.")
+
+
+def _message(exc: KibanError) -> str:
+    return f"{exc.message_ja} / {exc.message_en}"
+
+
+def apply_error(
+    form: forms.Form, exc: KibanError, formset: forms.BaseFormSet[Any] | None = None
+) -> None:
+    """Show a service refusal next to its field (or above the form when it has none)."""
+    field = (exc.details or {}).get("field") if isinstance(exc.details, dict) else None
+    message = _message(exc)
+    if isinstance(field, str):
+        parts = field.split(".")
+        if parts[0] == "persons" and len(parts) == 3 and formset is not None:
+            index = int(parts[1])
+            if index < len(formset.forms) and parts[2] in formset.forms[index].fields:
+                formset.forms[index].add_error(parts[2], message)
+                return
+        if field.startswith("changes.") and "value" in form.fields:
+            form.add_error("value", message)
+            return
+        name = field
+        for prefix in _PREFIXES:
+            if name.startswith(prefix):
+                name = name[len(prefix) :]
+        if name == "text" and "q" in form.fields:
+            name = "q"
+        if name == "relationships" and "former_head_relationship" in form.fields:
+            name = "former_head_relationship"
+        if name in form.fields:
+            form.add_error(name, message)
+            return
+    form.add_error(None, message)
+
+
+def _mark_invalid(*forms_: forms.Form) -> None:
+    for form in forms_:
+        for name in form.errors:
+            if name in form.fields:
+                form.fields[name].widget.attrs["aria-invalid"] = "true"
+                form.fields[name].widget.attrs["aria-describedby"] = f"{form[name].auto_id}_error"
+
+
+def _errors(*forms_: forms.Form) -> list[dict[str, str]]:
+    """Error summary entries: message and the id of the field to jump to."""
+    out: list[dict[str, str]] = []
+    for form in forms_:
+        for name, errs in form.errors.items():
+            target = form[name].auto_id if name in form.fields else ""
+            label = str(form.fields[name].label) if name in form.fields else ""
+            for err in errs:
+                out.append({"id": str(target), "label": label, "message": str(err)})
+    return out
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _purpose(request: HttpRequest) -> str:
+    value = request.POST.get("purpose") or request.GET.get("purpose") or ""
+    return PROTECTED_PURPOSE if value == PROTECTED_PURPOSE else ""
+
+
+def person_url(resident_code: str, purpose: str = "") -> str:
+    query = f"?{urlencode({'purpose': purpose})}" if purpose else ""
+    return f"/console/registry/persons/{resident_code}/{query}"
+
+
+def _context(request: HttpRequest) -> tuple[Actor, Municipality]:
+    return console_actor(request), console_municipality(request)
+
+
+EVENT_LABELS = dict(EventKind.choices)
+
+
+def _event_rows(record: PersonRecord) -> list[dict[str, Any]]:
+    rows = []
+    for e in reversed(record.events):
+        details = e.details or {}
+        note = ""
+        if e.kind == EventKind.MOVE_OUT:
+            note = _("転出先: %(d)s") % {"d": details.get("destination", "")}
+        elif e.kind == EventKind.MOVE_IN and details.get("previous_address"):
+            note = _("前住所: %(d)s") % {"d": details["previous_address"]}
+        elif e.kind in (EventKind.NAME_CHANGE, EventKind.CORRECTION):
+            before, after = details.get("before", {}), details.get("after", {})
+            note = "、".join(f"{k}: {before.get(k, '')} → {v}" for k, v in after.items())
+        elif e.kind == EventKind.HOUSEHOLD_CHANGE:
+            note = {
+                "new_household": _("世帯分離"),
+                "join": _("世帯合併"),
+                "change_head": _("世帯主変更"),
+            }.get(details.get("change", ""), "")
+        rows.append(
+            {
+                "kind": EVENT_LABELS.get(e.kind, e.kind),
+                "event_date": format_wareki(e.event_date),
+                "reported_date": format_wareki(e.reported_date),
+                "note": note,
+                "reason": e.reason,
+                "recorded_by": e.recorded_by,
+            }
+        )
+    return rows
+
+
+# --- search and person page ---------------------------------------------------------------
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET"])
+def search(request: HttpRequest) -> HttpResponse:
+    actor, m = _context(request)
+    form = SearchForm(request.GET or None)
+    results: list[Any] | None = None
+    purpose = ""
+    if request.GET and form.is_valid():
+        d = form.cleaned_data
+        purpose = PROTECTED_PURPOSE if d["support_measure"] else ""
+        try:
+            states = queries.search(
+                actor=actor,
+                municipality=m,
+                text=d["q"],
+                birth_date=d["birth_date"],
+                address=d["address"],
+                resident_code=d["resident_code"],
+                purpose=purpose,
+            )
+        except KibanError as exc:
+            apply_error(form, exc)
+        else:
+            results = [
+                {
+                    "state": s,
+                    "birth": format_wareki(s.person.birth_date),
+                    "url": person_url(
+                        s.person.resident_code, purpose if s.person.protected else ""
+                    ),
+                }
+                for s in states
+            ]
+    _mark_invalid(form)
+    status = 422 if form.errors else 200
+    return render(
+        request,
+        "console/registry/search.html",
+        {"form": form, "results": results, "errors": _errors(form)},
+        status=status,
+    )
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET"])
+def person(request: HttpRequest, resident_code: str) -> HttpResponse:
+    actor, m = _context(request)
+    purpose = _purpose(request)
+    record = queries.get_person(
+        actor=actor, municipality=m, resident_code=resident_code, purpose=purpose
+    )
+    suffix = f"?purpose={purpose}" if purpose else ""
+    base = f"/console/registry/persons/{record.person.resident_code}/"
+    actions = [
+        (base + "move-out/" + suffix, _("転出")),
+        (base + "move-within/" + suffix, _("転居")),
+        (base + "household-change/" + suffix, _("世帯変更")),
+        (base + "name-change/" + suffix, _("氏名変更")),
+        (base + "birth/" + suffix, _("出生（この方の世帯に）")),
+        (base + "death/" + suffix, _("死亡")),
+        (base + "correction/" + suffix, _("職権修正")),
+    ]
+    return render(
+        request,
+        "console/registry/person.html",
+        {
+            "record": record,
+            "state": record.state,
+            "birth": format_wareki(record.person.birth_date),
+            "since": format_wareki(record.state.valid_from),
+            "members": [
+                {
+                    "state": s,
+                    "birth": format_wareki(s.person.birth_date),
+                    "url": person_url(
+                        s.person.resident_code, purpose if s.person.protected else ""
+                    ),
+                }
+                for s in record.members
+            ],
+            "events": _event_rows(record),
+            "actions": actions,
+            "is_resident": record.state.status == "resident",
+            "certificate_url": base + "certificate/" + suffix,
+            "purpose": purpose,
+        },
+    )
+
+
+# --- event forms ----------------------------------------------------------------------------
+
+Handler = Callable[[Actor, Municipality, PersonRecord, dict[str, Any]], Any]
+
+
+def _event_page(
+    request: HttpRequest,
+    resident_code: str,
+    form_class: type[forms.Form],
+    title: str,
+    handler: Handler,
+    done: str,
+) -> HttpResponse:
+    actor, m = _context(request)
+    purpose = _purpose(request)
+    record = queries.get_person(
+        actor=actor, municipality=m, resident_code=resident_code, purpose=purpose
+    )
+    initial = _initial_for(form_class, record)
+    form = form_class(request.POST or None, record=record, initial=initial)  # type: ignore[call-arg]
+    if request.method == "POST" and form.is_valid():
+        try:
+            handler(actor, m, record, form.cleaned_data)
+        except KibanError as exc:
+            apply_error(form, exc)
+        else:
+            messages.success(request, done)
+            return redirect(person_url(record.person.resident_code, purpose))
+    _mark_invalid(form)
+    return render(
+        request,
+        "console/registry/event_form.html",
+        {
+            "form": form,
+            "title": title,
+            "record": record,
+            "errors": _errors(form),
+            "purpose": purpose,
+            "back": person_url(record.person.resident_code, purpose),
+        },
+        status=422 if form.errors else 200,
+    )
+
+
+def _initial_for(form_class: type[forms.Form], record: PersonRecord) -> dict[str, Any]:
+    code = record.person.resident_code
+    if form_class is MoveOutForm or form_class is MoveWithinForm:
+        return {"persons": [code]}
+    if form_class is HouseholdChangeForm:
+        return {"persons": [code]}
+    if form_class is NameChangeForm:
+        s = record.state
+        return {
+            "family_name": s.family_name,
+            "given_name": s.given_name,
+            "family_kana": s.family_kana,
+            "given_kana": s.given_kana,
+        }
+    return {}
+
+
+def _or_none(value: str | None) -> str | None:
+    return value or None
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET", "POST"])
+def move_out(request: HttpRequest, resident_code: str) -> HttpResponse:
+    def handle(actor: Actor, m: Municipality, record: PersonRecord, d: dict[str, Any]) -> Any:
+        return services.record_move_out(
+            actor=actor,
+            municipality=m,
+            persons=d["persons"],
+            event_date=d["event_date"],
+            reported_date=d["reported_date"],
+            destination=d["destination"],
+            new_head=_or_none(d["new_head"]),
+        )
+
+    return _event_page(
+        request, resident_code, MoveOutForm, _("転出届"), handle, _("転出を記録しました。")
+    )
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET", "POST"])
+def move_within(request: HttpRequest, resident_code: str) -> HttpResponse:
+    def handle(actor: Actor, m: Municipality, record: PersonRecord, d: dict[str, Any]) -> Any:
+        form_address = services.Address(
+            postcode=d["postcode"],
+            town_code=d["town_code"],
+            town_name=d["town_name"],
+            address_detail=d["address_detail"],
+            building=d.get("building") or "",
+        )
+        return services.record_move_within(
+            actor=actor,
+            municipality=m,
+            persons=d["persons"],
+            event_date=d["event_date"],
+            reported_date=d["reported_date"],
+            address=form_address,
+            household=_or_none(d["household"]) if d["mode"] == "join" else None,
+            new_household=d["mode"] == "new",
+            head=_or_none(d["head"]) if d["mode"] == "new" else None,
+            new_head=_or_none(d["new_head"]),
+        )
+
+    return _event_page(
+        request, resident_code, MoveWithinForm, _("転居届"), handle, _("転居を記録しました。")
+    )
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET", "POST"])
+def death(request: HttpRequest, resident_code: str) -> HttpResponse:
+    def handle(actor: Actor, m: Municipality, record: PersonRecord, d: dict[str, Any]) -> Any:
+        return services.record_death(
+            actor=actor,
+            municipality=m,
+            person=record.person,
+            event_date=d["event_date"],
+            reported_date=d["reported_date"],
+            new_head=_or_none(d["new_head"]),
+        )
+
+    return _event_page(
+        request, resident_code, DeathForm, _("死亡届"), handle, _("死亡を記録しました。")
+    )
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET", "POST"])
+def name_change(request: HttpRequest, resident_code: str) -> HttpResponse:
+    def handle(actor: Actor, m: Municipality, record: PersonRecord, d: dict[str, Any]) -> Any:
+        return services.record_name_change(
+            actor=actor,
+            municipality=m,
+            person=record.person,
+            event_date=d["event_date"],
+            reported_date=d["reported_date"],
+            family_name=d["family_name"],
+            given_name=d["given_name"],
+            family_kana=d["family_kana"],
+            given_kana=d["given_kana"],
+        )
+
+    return _event_page(
+        request, resident_code, NameChangeForm, _("氏名変更"), handle, _("氏名変更を記録しました。")
+    )
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET", "POST"])
+def correction(request: HttpRequest, resident_code: str) -> HttpResponse:
+    def handle(actor: Actor, m: Municipality, record: PersonRecord, d: dict[str, Any]) -> Any:
+        return services.record_correction(
+            actor=actor,
+            municipality=m,
+            person=record.person,
+            changes={d["field"]: d["value"]},
+            reason=d["reason"],
+        )
+
+    return _event_page(
+        request, resident_code, CorrectionForm, _("職権修正"), handle, _("職権修正を記録しました。")
+    )
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET", "POST"])
+def household_change(request: HttpRequest, resident_code: str) -> HttpResponse:
+    def handle(actor: Actor, m: Municipality, record: PersonRecord, d: dict[str, Any]) -> Any:
+        relationships: dict[str, str] = {}
+        if d["kind"] == "change_head" and d["former_head_relationship"]:
+            old_head = next((s for s in record.members if s.is_head), None)
+            if old_head is not None:
+                relationships[old_head.person.resident_code] = d["former_head_relationship"]
+        if d["kind"] == "join" and d["relationship"]:
+            relationships = {code: d["relationship"] for code in d["persons"]}
+        return services.record_household_change(
+            actor=actor,
+            municipality=m,
+            kind=d["kind"],
+            event_date=d["event_date"],
+            reported_date=d["reported_date"],
+            persons=d["persons"] if d["kind"] != "change_head" else (),
+            household=_or_none(d["household"]),
+            head=_or_none(d["head"]),
+            new_head=_or_none(d["new_head"]),
+            relationships=relationships,
+        )
+
+    return _event_page(
+        request,
+        resident_code,
+        HouseholdChangeForm,
+        _("世帯変更届"),
+        handle,
+        _("世帯変更を記録しました。"),
+    )
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET", "POST"])
+def birth(request: HttpRequest, resident_code: str) -> HttpResponse:
+    def handle(actor: Actor, m: Municipality, record: PersonRecord, d: dict[str, Any]) -> Any:
+        child = services.NewPerson(
+            family_name=d["family_name"],
+            given_name=d["given_name"],
+            family_kana=d["family_kana"],
+            given_kana=d["given_kana"],
+            birth_date=d["birth_date"],
+            sex=d["sex"],
+            relationship=d.get("relationship") or "",
+            nationality=d.get("nationality") or "",
+        )
+        mother = record.person if record.person.sex == Sex.FEMALE else None
+        return services.record_birth(
+            actor=actor,
+            municipality=m,
+            reported_date=d["reported_date"],
+            child=child,
+            mother=mother,
+            household=None if mother else record.household,
+        )
+
+    return _event_page(
+        request, resident_code, BirthForm, _("出生届"), handle, _("出生を記録しました。")
+    )
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET", "POST"])
+def move_in(request: HttpRequest) -> HttpResponse:
+    actor, m = _context(request)
+    data = request.POST or None
+    form = MoveInForm(data, initial={"reported_date": _today_iso()})
+    formset = NewPersonFormSet(data, prefix="persons")
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        filled = [(i, f) for i, f in enumerate(formset.forms) if f.has_changed()]
+        if not filled:
+            form.add_error(None, _("転入する方を入力してください。") + " / Enter who is moving in.")
+        else:
+            try:
+                event = services.record_move_in(
+                    actor=actor,
+                    municipality=m,
+                    event_date=form.cleaned_data["event_date"],
+                    reported_date=form.cleaned_data["reported_date"],
+                    persons=[f.new_person() for _i, f in filled],  # type: ignore[attr-defined]
+                    address=form.address(),
+                    household=_or_none(form.cleaned_data["household"]),
+                    previous_address=form.cleaned_data["previous_address"],
+                )
+            except KibanError as exc:
+                # Map the service's person index back to the formset row.
+                if isinstance(exc.details, dict) and str(exc.details.get("field", "")).startswith(
+                    "persons."
+                ):
+                    parts = str(exc.details["field"]).split(".")
+                    if len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(filled):
+                        exc.details["field"] = f"persons.{filled[int(parts[1])][0]}.{parts[2]}"
+                apply_error(form, exc, formset)
+            else:
+                messages.success(request, _("転入を記録しました。"))
+                return redirect(person_url(event.details["resident_codes"][0]))
+    forms_ = [form, *formset.forms]
+    _mark_invalid(*forms_)
+    errors = _errors(*forms_)
+    for err in formset.non_form_errors():
+        errors.append({"id": "", "label": "", "message": str(err)})
+    return render(
+        request,
+        "console/registry/move_in.html",
+        {"form": form, "formset": formset, "errors": errors},
+        status=422 if errors else 200,
+    )

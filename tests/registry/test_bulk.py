@@ -1,0 +1,215 @@
+"""Bulk generation: set-based load of synthetic households, all-or-nothing, audited once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from itertools import pairwise
+
+import pytest
+from django.utils import timezone
+
+from kiban.core.actors import operator_actor
+from kiban.core.crypto import decrypt, lookup_hash
+from kiban.core.errors import Conflict, Forbidden
+from kiban.core.models import AuditEntry, Role
+from kiban.registry import bulk
+from kiban.registry.models import OPEN_END, Household, Person, PersonState, RegistryEvent, Status
+from kiban.registry.synth import generate_city
+from tests.factories import actor_for, municipality
+
+AS_OF = date(2026, 11, 1)
+pytestmark = pytest.mark.django_db
+
+
+def _generate(residents: int = 300, seed: int = 7) -> bulk.LoadResult:
+    return bulk.generate(
+        actor=operator_actor("test"),
+        municipality=municipality(),
+        residents=residents,
+        seed=seed,
+        as_of=AS_OF,
+    )
+
+
+def test_generate_loads_exactly_the_requested_residents_with_history() -> None:
+    result = _generate(300)
+    m = municipality()
+    current = PersonState.objects.filter(
+        municipality=m, valid_from__lte=AS_OF, valid_to__gt=AS_OF, status=Status.RESIDENT
+    )
+    assert current.count() == 300
+    assert result.persons == Person.objects.filter(municipality=m).count() > 300  # 除票 too
+    assert result.events == RegistryEvent.objects.filter(municipality=m).count()
+    assert result.states == PersonState.objects.filter(municipality=m).count()
+    assert result.households == Household.objects.filter(municipality=m).count()
+    # Deceased and moved-out people end in an open non-resident state.
+    removed = PersonState.objects.filter(municipality=m, valid_to=OPEN_END).exclude(
+        status=Status.RESIDENT
+    )
+    assert removed.exists()
+
+
+def test_each_persons_states_tile_time_and_follow_the_events() -> None:
+    _generate(300)
+    m = municipality()
+    states = defaultdict(list)
+    for s in PersonState.objects.filter(municipality=m).select_related("event"):
+        states[s.person_id].append(s)
+    moved_within = 0
+    for person_states in states.values():
+        person_states.sort(key=lambda s: s.valid_from)
+        assert person_states[-1].valid_to == OPEN_END
+        for before, after in pairwise(person_states):
+            assert before.valid_to == after.valid_from  # no gap, no overlap
+            assert before.valid_from < before.valid_to
+        for s in person_states:
+            assert s.event is not None and s.event.event_date == s.valid_from
+            assert s.event.person_id == s.person_id
+            if s.event.kind == "move_within":
+                moved_within += 1
+                assert (s.town_code, s.address_detail) != (
+                    person_states[0].town_code,
+                    person_states[0].address_detail,
+                ) or len(person_states) == 1
+            if s.event.kind == "death":
+                assert s.status == Status.DECEASED
+    assert moved_within > 0
+
+
+def test_every_household_with_residents_has_one_head_as_of_the_date() -> None:
+    _generate(300)
+    heads: defaultdict[int | None, int] = defaultdict(int)
+    members: defaultdict[int | None, int] = defaultdict(int)
+    for s in PersonState.objects.filter(
+        municipality=municipality(), valid_from__lte=AS_OF, valid_to__gt=AS_OF, status="resident"
+    ):
+        members[s.household_id] += 1
+        heads[s.household_id] += int(s.is_head)
+    assert members and all(heads[h] == 1 for h in members)
+
+
+def test_my_numbers_are_encrypted_readable_by_core_and_hashed() -> None:
+    _generate(50)
+    expected = {
+        p.resident_code: p.mynumber
+        for h in generate_city("141003", 50, seed=7, as_of=AS_OF)
+        for p in h.members + h.former_members
+    }
+    for person in Person.objects.filter(municipality=municipality()):
+        plain = decrypt(person.mynumber_enc)
+        assert plain == expected[person.resident_code]
+        assert plain not in person.mynumber_enc
+        assert person.mynumber_hash == lookup_hash(plain)
+
+
+def test_one_audit_entry_for_the_whole_run() -> None:
+    m = municipality()
+    before = AuditEntry.objects.filter(municipality=m).count()
+    result = _generate(200)
+    entries = AuditEntry.objects.filter(municipality=m).order_by("seq")
+    assert entries.count() == before + 1
+    entry = entries.last()
+    assert entry is not None and entry.action == "registry.generate"
+    assert entry.details["persons"] == result.persons
+    assert entry.details["households"] == result.households
+    assert entry.details["seed"] == 7
+
+
+def test_generation_is_deterministic_for_a_seed() -> None:
+    def codes(seed: int) -> list[tuple[str, str, date]]:
+        return [
+            (p.resident_code, s.family_name + s.given_name, s.valid_from)
+            for h in generate_city("141003", 120, seed=seed, as_of=AS_OF)
+            for p in bulk.specs_from_synth(h).persons
+            for s in p.states
+            for _ in [p]
+        ]
+
+    assert codes(3) == codes(3)
+    assert codes(3) != codes(4)
+
+
+def test_refuses_a_municipality_that_already_has_residents() -> None:
+    _generate(20)
+    with pytest.raises(Conflict):
+        _generate(20, seed=8)
+
+
+def test_needs_the_admin_role() -> None:
+    m = municipality()
+    with pytest.raises(Forbidden):
+        bulk.generate(actor=actor_for(m, Role.REGISTRY_CLERK), municipality=m, residents=5)
+
+
+def test_a_failure_midway_leaves_nothing_behind() -> None:
+    m = municipality()
+    audits = AuditEntry.objects.filter(municipality=m).count()
+    calls = []
+
+    def boom(n: int) -> None:
+        calls.append(n)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+
+    specs = (bulk.specs_from_synth(h) for h in generate_city("141003", 400, seed=1, as_of=AS_OF))
+    with pytest.raises(RuntimeError):
+        bulk.load(
+            municipality=m,
+            actor=operator_actor("t"),
+            households=specs,
+            action="registry.generate",
+            progress=boom,
+            chunk_persons=100,
+        )
+    assert len(calls) == 2  # two chunks were written before the failure...
+    assert not Person.objects.filter(municipality=m).exists()  # ...and rolled back
+    assert not PersonState.objects.filter(municipality=m).exists()
+    assert AuditEntry.objects.filter(municipality=m).count() == audits
+
+
+def test_name_keys_match_the_search_key_of_the_reading() -> None:
+    _generate(40)
+    from kiban.core.kana import search_key
+
+    for s in PersonState.objects.filter(municipality=municipality())[:50]:
+        assert s.name_key == search_key(s.family_kana + s.given_kana)
+        assert s.given_key == search_key(s.given_kana)
+
+
+def test_large_sqlite_runs_rebuild_the_same_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("index rebuilding is a SQLite-only path")
+
+    def indexes() -> set[tuple[str, str]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+            return set(cursor.fetchall())
+
+    before = indexes()
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 10)
+    _generate(60)
+    assert indexes() == before
+    assert PersonState.objects.filter(municipality=municipality()).count() > 60
+
+
+def test_demo_seed_generates_once_with_a_fixed_seed() -> None:
+    from kiban.registry import demo
+
+    m = municipality()
+    demo.seed(municipality=m, residents=150)
+    codes = set(Person.objects.filter(municipality=m).values_list("resident_code", flat=True))
+    demo.seed(municipality=m, residents=150)  # already seeded: left alone
+    assert set(Person.objects.filter(municipality=m).values_list("resident_code", flat=True)) == (
+        codes
+    )
+    expected = {
+        p.resident_code
+        for h in generate_city("141003", 150, seed=demo.seed_for(m), as_of=timezone.localdate())
+        for p in h.members + h.former_members
+    }
+    assert codes == expected
