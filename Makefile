@@ -28,7 +28,6 @@ setup: $(STAMP) ## Create .venv, install pinned dependencies, apply migrations (
 
 run: setup ## Set up, seed the demo (once) and serve on http://127.0.0.1:$(PORT)
 	@$(BIN)/kiban demo seed
-	@$(BIN)/kiban demo logins
 	@PORT=$(PORT) $(BIN)/kiban serve
 
 lint: setup ## ruff (lint + format check), mypy, migrations up to date

@@ -13,8 +13,8 @@ from rich.console import Console
 if TYPE_CHECKING:
     from kiban.core.actors import Actor
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _ready = False
 

@@ -59,6 +59,7 @@ def seed_demo(*, residents: int = 2000, force: bool = False, out: Any = None) ->
     if is_seeded() and not force:
         if out:
             out.print("demo already seeded / デモデータは作成済みです")
+            print_logins(out)
         return False
     actor = operator_actor("demo-seed")
     with transaction.atomic():

@@ -68,13 +68,28 @@ def _today_iso() -> str:
     return timezone.localdate().isoformat()
 
 
+REQUIRED = "入力してください。 / This field is required."
+INVALID_CHOICE = "選択肢から選んでください。 / Choose one of the options."
+
+
+class BilingualForm(forms.Form):
+    """Django's built-in field messages, in Japanese and English like kiban's own."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.error_messages["required"] = REQUIRED
+            if isinstance(field, forms.ChoiceField):
+                field.error_messages["invalid_choice"] = INVALID_CHOICE
+
+
 def _choices(form: forms.Form, name: str, choices: list[tuple[str, str]]) -> None:
     field = form.fields[name]
     assert isinstance(field, forms.ChoiceField)
     field.choices = choices
 
 
-class DatesForm(forms.Form):
+class DatesForm(BilingualForm):
     event_date = WarekiDateField(label=gettext_lazy("異動日"))
     reported_date = WarekiDateField(label=gettext_lazy("届出日"))
 
@@ -95,7 +110,7 @@ class DatesForm(forms.Form):
         return choices
 
 
-class AddressFields(forms.Form):
+class AddressFields(BilingualForm):
     postcode = forms.CharField(
         label=gettext_lazy("郵便番号"), max_length=8, help_text="例: 2310023"
     )
@@ -115,7 +130,7 @@ class AddressFields(forms.Form):
         )
 
 
-class SearchForm(forms.Form):
+class SearchForm(BilingualForm):
     q = forms.CharField(
         label=gettext_lazy("氏名（カナまたは漢字、一部でも可）"), required=False, max_length=80
     )
@@ -130,7 +145,7 @@ class SearchForm(forms.Form):
     )
 
 
-class MoveOutForm(DatesForm, forms.Form):
+class MoveOutForm(DatesForm):
     persons = forms.MultipleChoiceField(
         label=gettext_lazy("転出する方"), widget=forms.CheckboxSelectMultiple
     )
@@ -172,7 +187,7 @@ class MoveWithinForm(DatesForm, AddressFields):
         _choices(self, "new_head", self.member_choices(blank=True))
 
 
-class DeathForm(DatesForm, forms.Form):
+class DeathForm(DatesForm):
     new_head = forms.ChoiceField(label=gettext_lazy("新しい世帯主"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -182,7 +197,7 @@ class DeathForm(DatesForm, forms.Form):
         self.fields["new_head"].help_text = _("世帯主が死亡し、世帯員が残る場合に指定します。")
 
 
-class NameChangeForm(DatesForm, forms.Form):
+class NameChangeForm(DatesForm):
     family_name = forms.CharField(label=gettext_lazy("氏"), max_length=40)
     given_name = forms.CharField(label=gettext_lazy("名"), max_length=40)
     family_kana = forms.CharField(label=gettext_lazy("氏のフリガナ"), max_length=80)
@@ -207,7 +222,7 @@ CORRECTION_FIELDS = [
 ]
 
 
-class CorrectionForm(forms.Form):
+class CorrectionForm(BilingualForm):
     field = forms.ChoiceField(label=gettext_lazy("修正する項目"), choices=CORRECTION_FIELDS)
     value = forms.CharField(label=gettext_lazy("正しい内容"), max_length=120)
     reason = forms.CharField(
@@ -235,7 +250,7 @@ KIND_CHOICES = [
 ]
 
 
-class HouseholdChangeForm(DatesForm, forms.Form):
+class HouseholdChangeForm(DatesForm):
     kind = forms.ChoiceField(
         label=gettext_lazy("世帯変更の種類"), choices=KIND_CHOICES, widget=forms.RadioSelect
     )
@@ -268,7 +283,7 @@ class HouseholdChangeForm(DatesForm, forms.Form):
 SEX_CHOICES = [("", "—"), *[(v, str(label)) for v, label in Sex.choices]]
 
 
-class NewPersonForm(forms.Form):
+class NewPersonForm(BilingualForm):
     family_name = forms.CharField(label=gettext_lazy("氏"), max_length=40)
     given_name = forms.CharField(label=gettext_lazy("名"), max_length=40)
     family_kana = forms.CharField(label=gettext_lazy("氏のフリガナ"), max_length=80)
@@ -412,8 +427,20 @@ def _context(request: HttpRequest) -> tuple[Actor, Municipality]:
 EVENT_LABELS = dict(EventKind.choices)
 
 
+def _recorders(record: PersonRecord) -> dict[str, str]:
+    """Staff usernames for the ``staff:<pk>`` actor ids in the history."""
+    from kiban.core.models import StaffUser
+
+    pks = [
+        e.recorded_by.split(":", 1)[1] for e in record.events if e.recorded_by.startswith("staff:")
+    ]
+    users = StaffUser.objects.filter(pk__in=[int(p) for p in pks if p.isdigit()])
+    return {f"staff:{u.pk}": u.username for u in users}
+
+
 def _event_rows(record: PersonRecord) -> list[dict[str, Any]]:
     rows = []
+    names = _recorders(record)
     for e in reversed(record.events):
         details = e.details or {}
         note = ""
@@ -437,7 +464,7 @@ def _event_rows(record: PersonRecord) -> list[dict[str, Any]]:
                 "reported_date": format_wareki(e.reported_date),
                 "note": note,
                 "reason": e.reason,
-                "recorded_by": e.recorded_by,
+                "recorded_by": names.get(e.recorded_by, e.recorded_by),
             }
         )
     return rows
@@ -554,7 +581,8 @@ def _event_page(
         actor=actor, municipality=m, resident_code=resident_code, purpose=purpose
     )
     initial = _initial_for(form_class, record)
-    form = form_class(request.POST or None, record=record, initial=initial)  # type: ignore[call-arg]
+    data = request.POST if request.method == "POST" else None
+    form = form_class(data, record=record, initial=initial)  # type: ignore[call-arg]
     if request.method == "POST" and form.is_valid():
         try:
             handler(actor, m, record, form.cleaned_data)
@@ -771,7 +799,7 @@ def birth(request: HttpRequest, resident_code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def move_in(request: HttpRequest) -> HttpResponse:
     actor, m = _context(request)
-    data = request.POST or None
+    data = request.POST if request.method == "POST" else None
     form = MoveInForm(data, initial={"reported_date": _today_iso()})
     formset = NewPersonFormSet(data, prefix="persons")
     if request.method == "POST" and form.is_valid() and formset.is_valid():

@@ -720,7 +720,8 @@ def revoke_cards_for(person: Person, reason: str, *, actor: Actor = SYSTEM) -> i
                 details={"cards": [c.pk for c in cards]},
             )
     if cards and settings.DEMO:
-        publish_demo_crl(actor=SYSTEM)
+        # After commit: the CRL must not list a revocation that was rolled back.
+        transaction.on_commit(lambda: publish_demo_crl(actor=SYSTEM))
     return len(cards)
 
 

@@ -228,6 +228,12 @@ def search(
     if current_only:
         qs = qs.filter(valid_to=OPEN_END)
     if text:
+        if not search_key(text):
+            raise ValidationFailed(
+                "氏名の検索語に文字が含まれていません。",
+                "The name to search for has no letters.",
+                details={"field": "text"},
+            )
         qs = qs.filter(_name_filter(text))
     if birth_date is not None:
         qs = qs.filter(person__birth_date=birth_date)

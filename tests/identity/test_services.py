@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -188,7 +189,9 @@ def test_signing_pin_locks_after_five_wrong_tries(tmp_path: Path) -> None:
         SoftCard.open(tmp_path / "c.p12").sign_cms(b"data", "abc123")
 
 
-def test_revoke_cards_for_publishes_demo_crl(tmp_path: Path) -> None:
+def test_revoke_cards_for_publishes_demo_crl(
+    tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
     m = municipality()
     person = resident(m)
     card = issue_card(
@@ -199,7 +202,8 @@ def test_revoke_cards_for_publishes_demo_crl(tmp_path: Path) -> None:
         auth_pin="1234",
         sign_pin="abc123",
     )
-    assert revoke_cards_for(person, "転居") == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert revoke_cards_for(person, "転居") == 1
     card.refresh_from_db()
     assert card.sig_revoked_at is not None and card.revoked_at is None
     crl = x509.load_der_x509_crl(bytes(RevocationList.objects.get().der))
@@ -238,3 +242,55 @@ def test_demo_crl_is_served_at_its_distribution_point() -> None:
     assert res.status_code == 200 and res["Content-Type"] == "application/pkix-crl"
     crl = x509.load_der_x509_crl(res.content)
     assert "DEMO" in crl.issuer.rfc4514_string()
+
+
+def test_registry_address_and_name_changes_revoke_the_signature_certificate(
+    tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    """JPKI: recording a 転居 (or a name change) revokes the holder's signature cert."""
+    from kiban.registry.services import Address, record_move_within, record_name_change
+
+    m = municipality()
+    mover, renamed = resident(m), resident(m, given="次郎", given_kana="ジロウ", sex="1")
+    cards = {}
+    for p in (mover, renamed):
+        cards[p.pk] = issue_card(
+            actor=OPERATOR,
+            municipality=m,
+            resident_code=p.resident_code,
+            out=tmp_path / f"{p.pk}.p12",
+            auth_pin="1234",
+            sign_pin="abc123",
+        )
+    clerk = actor_for(m, "registry_clerk")
+    with django_capture_on_commit_callbacks(execute=True):
+        record_move_within(
+            actor=clerk,
+            municipality=m,
+            persons=[mover],
+            event_date=date(2026, 11, 1),
+            reported_date=date(2026, 11, 2),
+            address=Address(
+                postcode="2310023",
+                town_code="0001000",
+                town_name="中区山下町",
+                address_detail="2番地",
+            ),
+        )
+    cards[mover.pk].refresh_from_db()
+    cards[renamed.pk].refresh_from_db()
+    assert cards[mover.pk].sig_revoked_at is not None
+    assert cards[renamed.pk].sig_revoked_at is None
+    crl = x509.load_der_x509_crl(bytes(RevocationList.objects.get().der))
+    assert crl.get_revoked_certificate_by_serial_number(int(cards[mover.pk].sig_serial, 16))
+    record_name_change(
+        actor=clerk,
+        municipality=m,
+        person=renamed,
+        event_date=date(2026, 11, 3),
+        reported_date=date(2026, 11, 3),
+        family_name="新姓",
+        family_kana="シンセイ",
+    )
+    cards[renamed.pk].refresh_from_db()
+    assert cards[renamed.pk].sig_revoked_at is not None

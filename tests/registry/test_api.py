@@ -330,6 +330,16 @@ def test_bad_input_is_a_4xx_json_error(
     r = post(clerk, f"{base}/events/death", cases[1][1])
     assert r.json()["details"]["field"] == "new_head"
     assert clerk.get(f"{base}/residents").status_code == 422
+    assert clerk.get(f"{base}/residents?q=・").status_code == 422
+    for changes in ({"given_name": None}, {"given_name": ["a"]}, {"town_code": "12"}):
+        r = post(
+            clerk,
+            f"{base}/events/correction",
+            {"resident_code": head.resident_code, "changes": changes, "reason": "誤記"},
+        )
+        assert r.status_code == 422 and r.json()["details"]["field"].startswith("changes."), (
+            r.json()
+        )
     assert clerk.get(f"{base}/residents?resident_code=12").status_code == 422
     assert clerk.get(f"{base}/residents?birth_date=R01").status_code == 422
 

@@ -262,3 +262,17 @@ def test_console_requires_registry_clerk_and_own_municipality(
     assert r.status_code == 404 and current(head).status == Status.RESIDENT
     anonymous = Client()
     assert anonymous.get("/console/registry/").status_code == 302
+
+
+def test_required_fields_are_reported_in_both_languages(
+    client: Client, clerk_user: Any, couple: tuple[Person, Person]
+) -> None:
+    head, _ = couple
+    r = client.post(f"/console/registry/persons/{head.resident_code}/move-out/", {})
+    body = text(r)
+    assert r.status_code == 422
+    for field in ("event_date", "reported_date", "persons", "destination"):
+        assert f'href="#id_{field}"' in body
+    assert "入力してください。 / This field is required." in body
+    page = text(client.get(f"/console/registry/persons/{head.resident_code}/"))
+    assert clerk_user.username in page  # who recorded the move-in

@@ -32,6 +32,7 @@ from kiban.registry.models import (
     Sex,
     Status,
 )
+from kiban.registry.signals import basic_info_changed
 
 HEAD = "世帯主"
 LODGER = "同居人"
@@ -485,7 +486,43 @@ def _finish(
             **(extra or {}),
         },
     )
+    if _changes_basic_info(event):
+        for person in persons:
+            basic_info_changed.send(
+                sender=RegistryEvent, person=person, reason=event.kind, event=event
+            )
     return event
+
+
+# Fields of a correction that belong to the 基本4情報 carried in signature certificates.
+_BASIC_INFO_FIELDS = {
+    "family_name",
+    "given_name",
+    "family_kana",
+    "given_kana",
+    "birth_date",
+    "sex",
+    "postcode",
+    "town_code",
+    "town_name",
+    "address_detail",
+    "building",
+}
+
+
+def _changes_basic_info(event: RegistryEvent) -> bool:
+    if event.kind in {
+        EventKind.MOVE_OUT,
+        EventKind.MOVE_WITHIN,
+        EventKind.DEATH,
+        EventKind.NAME_CHANGE,
+    }:
+        return True
+    if event.kind == EventKind.CORRECTION:
+        before = event.details.get("before", {})
+        after = event.details.get("after", {})
+        return any(before.get(k) != after.get(k) for k in _BASIC_INFO_FIELDS)
+    return False
 
 
 def _store_mynumber(person: Person, mynumber: str, field: str) -> None:

@@ -105,7 +105,10 @@ def record_move_in(
         event_date=event_date,
         reported_date=reported_date,
         household=target,
-        details={"household_no": target.household_no, "previous_address": previous_address},
+        details={
+            "household_no": target.household_no,
+            "previous_address": _fit(previous_address.strip(), 200, "previous_address"),
+        },
     )
     entered: list[Person] = []
     for i, new in enumerate(persons):

@@ -212,6 +212,13 @@ def record_correction(
         )
     if not changes:
         raise _invalid("修正内容を入力してください。", "Enter what to correct.", "changes")
+    blank = sorted(k for k, v in changes.items() if v is None or isinstance(v, (dict, list)))
+    if blank:
+        raise _invalid(
+            "修正後の内容を文字で入力してください。",
+            "Give each corrected value as text.",
+            f"changes.{blank[0]}",
+        )
     unknown = sorted(set(changes) - set(STATE_CORRECTABLE) - set(PERSON_CORRECTABLE))
     if unknown:
         raise _invalid(
