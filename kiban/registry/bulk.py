@@ -7,6 +7,11 @@ persons and events are allocated up front (the maximum id under SQLite's write l
 identity sequence on PostgreSQL) so that every row can reference its parent without a
 round trip.
 
+Synthetic cities are generated, encrypted and turned into rows in a forked producer process
+while this process writes the previous chunk (generation is Python, writing is the
+database's C code or server), so the two cores overlap. Large SQLite runs drop the plain
+indexes of the big tables and rebuild them once at the end, in the same transaction.
+
 What a loaded person looks like: one ``Person``, one ``RegistryEvent`` per 異動 in the
 history and one ``PersonState`` per stretch of that history, ``[valid_from, valid_to)``:
 moved in on X → a state from X; moved within on Y → the first state ends on Y, the second
