@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kiban.core.actors import Actor
@@ -62,6 +62,29 @@ def entry_hash(
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
+# One statement takes the head's row lock (PostgreSQL; SQLite holds the database write lock)
+# and claims the next sequence number; the claim rolls back with the transaction, so the
+# sequence stays gap-free. Both databases support RETURNING (SQLite >= 3.35).
+_CLAIM_SQL = (
+    "UPDATE core_audithead SET last_seq = last_seq + 1 WHERE municipality_id = %s "
+    "RETURNING last_seq, last_hash"
+)
+_SET_HASH_SQL = "UPDATE core_audithead SET last_hash = %s WHERE municipality_id = %s"
+assert AuditHead._meta.db_table == "core_audithead"  # the SQL above names the table
+
+
+def _claim_seq(code: str) -> tuple[int, str]:
+    """Lock ``code``'s chain head and take the next sequence number: (seq, previous hash)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [code])
+        row = cursor.fetchone()
+        if row is None:
+            AuditHead.objects.get_or_create(municipality_id=code)
+            cursor.execute(_CLAIM_SQL, [code])
+            row = cursor.fetchone()
+    return int(row[0]), str(row[1])
+
+
 def record(
     *,
     municipality: Municipality | str,
@@ -74,15 +97,13 @@ def record(
 ) -> AuditEntry:
     """Append one entry to the municipality's chain, in the caller's transaction."""
     code = municipality if isinstance(municipality, str) else municipality.code
-    with transaction.atomic():
-        head = AuditHead.objects.select_for_update().filter(municipality_id=code).first()
-        if head is None:
-            AuditHead.objects.get_or_create(municipality_id=code)
-            head = AuditHead.objects.select_for_update().get(municipality_id=code)
+    # No savepoint inside the caller's transaction: if appending fails, the change it records
+    # must not commit either. Alone, this is its own transaction.
+    with transaction.atomic(savepoint=False):
+        seq, prev_hash = _claim_seq(code)
         # Round-trip the details through JSON so the hash covers what the database stores.
         clean_details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
         at = timezone.now()
-        seq = head.last_seq + 1
         fields = {
             "municipality": code,
             "seq": seq,
@@ -93,14 +114,13 @@ def record(
             "subject_id": str(subject_id),
             "purpose": purpose[:200],
             "details": clean_details,
-            "prev_hash": head.last_hash,
+            "prev_hash": prev_hash,
         }
         digest = entry_hash(**fields)
         fields.pop("municipality")
         entry = AuditEntry.objects.create(municipality_id=code, hash=digest, **fields)
-        head.last_seq = seq
-        head.last_hash = digest
-        head.save(update_fields=["last_seq", "last_hash"])
+        with connection.cursor() as cursor:
+            cursor.execute(_SET_HASH_SQL, [digest, code])
     return entry
 
 

@@ -5,9 +5,13 @@ Pure module (no Django). Two steps, always in this order:
 1. The signature itself, checked here with ``asn1crypto`` (CMS parsing) and ``cryptography``
    (RSA PKCS#1 v1.5 + SHA-256): any failure is ``signature_invalid``. This comes first so a
    tampered document is reported as tampered even when its certificate is also bad.
-2. The signer certificate, validated by ``pyhanko-certvalidator`` against a :class:`TrustStore`
-   at a given moment: path to a trusted CA, validity period, key usage and revocation via the
-   loaded CRLs.
+2. The signer certificate, validated against a :class:`TrustStore` at a given moment: path to
+   a trusted CA, validity period, key usage and revocation via the loaded CRLs. Valid
+   certificates are accepted on a fast path: ``cryptography``'s Rust X.509 path validator plus
+   CRLs whose signature was verified once, when the trust store was compiled
+   (:func:`_fast_accept`). That path can only accept; everything else (every refusal, any
+   certificate listed on a CRL, CRLs it does not handle) is decided by the reference validator,
+   ``pyhanko-certvalidator``, which gives the refusal codes.
 
 Revocation is *required*: every certificate below a trust anchor must be covered by a CRL from
 its issuer that is current at the moment of validation (pyhanko's ``"require"`` mode, stricter
@@ -35,6 +39,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509 import verification as x509_verification
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator import errors as pv_errors
 from pyhanko_certvalidator.ltv.poe import POEManager
@@ -128,9 +133,27 @@ class _Compiled:
     # which every loaded CRL and CA certificate is current.
     listed: frozenset[tuple[bytes, int]]
     window: tuple[datetime, datetime] | None
+    # Fast path (see ``_fast_accept``): the anchors for cryptography's Rust path validator,
+    # and per anchor (SHA-256 of its DER) the CRLs whose signature was verified at load.
+    store: x509_verification.Store | None
+    fast_crls: dict[bytes, tuple[_FastCRL, ...]]
+
+
+@dataclass(frozen=True)
+class _FastCRL:
+    """A loaded CRL already checked once: issued by the anchor's name, signed by its key,
+    the anchor may sign CRLs, and it is a plain full CRL (no distribution-point scope, not a
+    delta CRL, no critical extension we do not handle)."""
+
+    this_update: datetime
+    next_update: datetime
+    serials: frozenset[int]
 
 
 _CACHE_LIMIT = 50_000
+
+_SIGNATURE_USAGE = frozenset({"non_repudiation"})
+_AUTH_USAGE = frozenset({"digital_signature"})
 
 
 _REVOCATION_POLICY = CertRevTrustPolicy(RevocationCheckingPolicy.from_legacy("require"))
@@ -146,9 +169,8 @@ class TrustStore:
     Successful path validations are remembered per (certificate, key usage, version) together
     with the interval in which the outcome cannot change: inside the certificate's validity,
     inside every CA's validity, between the latest thisUpdate and the earliest nextUpdate of the
-    loaded CRLs, and only for certificates that appear on no loaded CRL at all. pyhanko scans a
-    CRL linearly for every check, so this cache is what keeps repeat signers fast with large
-    CRLs. Failures are never cached.
+    loaded CRLs, and only for certificates that appear on no loaded CRL at all. Failures are
+    never cached.
     """
 
     def __init__(self) -> None:
@@ -215,6 +237,11 @@ class TrustStore:
             highs = [c.next_update_utc for c in crl_objs if c.next_update_utc is not None]
             highs += [pair[1].not_valid_after_utc for pair in self._cas.values()]
             window = (max(lows), min(highs))
+        ca_certs = [pair[1] for pair in self._cas.values()]
+        fast_crls: dict[bytes, tuple[_FastCRL, ...]] = {}
+        for anchor_id, (_, ca_cert) in self._cas.items():
+            checked = [c for crl in crl_objs if (c := _fast_crl(crl, ca_cert)) is not None]
+            fast_crls[anchor_id] = tuple(checked)
         return _Compiled(
             version=self._version,
             trust_manager=SimpleTrustManager.build(trust_roots=roots),
@@ -222,6 +249,8 @@ class TrustStore:
             crls=tuple(CRLContainer(pair[0]) for pair in self._crls.values()),
             listed=listed,
             window=window,
+            store=x509_verification.Store(ca_certs) if ca_certs else None,
+            fast_crls=fast_crls,
         )
 
     def _cached_ok(self, cert_der: bytes, usage: frozenset[str], at: datetime) -> bool:
@@ -268,6 +297,34 @@ class TrustStore:
         )
 
 
+_FAST_CRL_EXTENSIONS = frozenset({x509.CRLNumber.oid, x509.AuthorityKeyIdentifier.oid})
+
+
+def _fast_crl(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> _FastCRL | None:
+    """``crl`` prepared for the fast path when ``ca`` issued it, else None.
+
+    The checks run once per trust-store change, not per request: same issuer name, the CA's
+    key verifies the CRL's signature (``cryptography``), the CA may sign CRLs, and the CRL is
+    a plain full CRL. Anything else (IssuingDistributionPoint, delta CRLs, unknown
+    extensions, indirect-CRL entry extensions) is left to pyhanko-certvalidator."""
+    if crl.issuer.public_bytes() != ca.subject.public_bytes() or crl.next_update_utc is None:
+        return None
+    try:
+        usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not usage.crl_sign or not crl.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]
+            return None
+    except (x509.ExtensionNotFound, TypeError, ValueError):
+        return None
+    if any(ext.oid not in _FAST_CRL_EXTENSIONS for ext in crl.extensions):
+        return None
+    serials = []
+    for entry in crl:
+        if any(ext.critical for ext in entry.extensions):
+            return None
+        serials.append(entry.serial_number)
+    return _FastCRL(crl.last_update_utc, crl.next_update_utc, frozenset(serials))
+
+
 def _cert_der(cert: x509.Certificate | bytes) -> bytes:
     if isinstance(cert, bytes):
         cert = load_certificate(cert)
@@ -294,6 +351,77 @@ def _run(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         return pool.submit(asyncio.run, factory()).result()
 
 
+def _key_usage_check(attribute: str) -> Callable[[Any, x509.Certificate, Any], None]:
+    def check(policy: Any, cert: x509.Certificate, usage: Any) -> None:
+        if not isinstance(usage, x509.KeyUsage) or not getattr(usage, attribute):
+            raise ValueError(f"keyUsage {attribute} required")
+
+    return check
+
+
+def _extension_policies() -> dict[frozenset[str], x509_verification.ExtensionPolicy]:
+    # The web-PKI defaults of cryptography's validator (basicConstraints, AKI, EKU if
+    # present...), plus the JPKI profile: a critical certificatePolicies extension is allowed
+    # (any policy, as in pyhanko's default), subjectAltName is optional (the authentication
+    # certificate has none; the basic information in the signature certificate's is read
+    # by jpki.read_basic_info), keyUsage must grant the requested use.
+    agnostic = x509_verification.Criticality.AGNOSTIC
+    policies = {}
+    for usage, attribute in (
+        (_SIGNATURE_USAGE, "content_commitment"),  # nonRepudiation
+        (_AUTH_USAGE, "digital_signature"),
+    ):
+        policies[usage] = (
+            x509_verification.ExtensionPolicy.webpki_defaults_ee()
+            .may_be_present(x509.CertificatePolicies, agnostic, None)
+            .may_be_present(x509.SubjectAlternativeName, agnostic, None)
+            .require_present(x509.KeyUsage, agnostic, _key_usage_check(attribute))
+        )
+    return policies
+
+
+def _ca_policy() -> x509_verification.ExtensionPolicy:
+    return x509_verification.ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        x509.CertificatePolicies, x509_verification.Criticality.AGNOSTIC, None
+    )
+
+
+def _fast_accept(
+    compiled: _Compiled, cert: x509.Certificate, at: datetime, key_usage: frozenset[str]
+) -> bool:
+    """True only when ``cert`` is certainly acceptable; False means "ask pyhanko".
+
+    cryptography's Rust validator (RFC 5280 path building, signatures, validity of every
+    certificate at ``at``, basic constraints, critical extensions, key usage through the
+    policies above) must accept a path of exactly anchor → ``cert``; then a CRL from that
+    anchor, verified at load, must be current at ``at`` and not list ``cert``'s serial. Every
+    refusal, and every certificate listed on a CRL, goes to pyhanko-certvalidator, which gives
+    the refusal code: this path can only accept, never refuse.
+    """
+    ee_policy = _EE_POLICIES.get(key_usage)
+    if compiled.store is None or ee_policy is None:
+        return False
+    try:
+        verifier = (
+            x509_verification.PolicyBuilder()
+            .store(compiled.store)
+            .time(at)
+            .extension_policies(ca_policy=_CA_POLICY, ee_policy=ee_policy)
+            .build_client_verifier()
+        )
+        chain = verifier.verify(cert, []).chain
+    except (x509_verification.VerificationError, ValueError, TypeError):
+        return False
+    if len(chain) != 2:
+        return False
+    anchor_id = chain[1].fingerprint(hashes.SHA256())
+    crls = compiled.fast_crls.get(anchor_id, ())
+    serial = cert.serial_number
+    if any(serial in crl.serials for crl in crls):
+        return False
+    return any(crl.this_update <= at <= crl.next_update for crl in crls)
+
+
 def _validate_path(
     cert: x509.Certificate,
     asn1_cert: asn1_x509.Certificate,
@@ -306,6 +434,21 @@ def _validate_path(
     if trust._cached_ok(asn1_cert.dump(), key_usage, at):
         return
     compiled = trust._compile()
+    if _fast_accept(compiled, cert, at, key_usage):
+        trust._remember_ok(cert, key_usage, compiled.version)
+        return
+    _reference_validate(cert, asn1_cert, trust, compiled, at, key_usage)
+
+
+def _reference_validate(
+    cert: x509.Certificate,
+    asn1_cert: asn1_x509.Certificate,
+    trust: TrustStore,
+    compiled: _Compiled,
+    at: datetime,
+    key_usage: frozenset[str],
+) -> None:
+    """pyhanko-certvalidator's verdict (the reference validator; gives the refusal codes)."""
     context = trust._context(compiled, at)
     validator = CertificateValidator(asn1_cert, validation_context=context)
     try:
@@ -334,6 +477,10 @@ def _validate_path(
     trust._remember_ok(cert, key_usage, compiled.version)
 
 
+_EE_POLICIES = _extension_policies()
+_CA_POLICY = _ca_policy()
+
+
 # --------------------------------------------------------------------------- CMS
 
 
@@ -347,8 +494,6 @@ class VerifiedSignature:
     payload_sha256: bytes
 
 
-_SIGNATURE_USAGE = frozenset({"non_repudiation"})
-_AUTH_USAGE = frozenset({"digital_signature"})
 _RSA_SIGNATURE_ALGOS = frozenset({"rsassa_pkcs1v15", "sha256_rsa"})
 _DIGEST_INFO_SHA256_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
 

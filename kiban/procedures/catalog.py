@@ -15,11 +15,13 @@ Stable API used by identity's intake: :func:`get_procedure` and :func:`validate_
 
 from __future__ import annotations
 
+import itertools
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from django.db.models.signals import post_delete, post_save
 
 from kiban.procedures.schema import (
     DefinitionError,
@@ -100,6 +102,25 @@ def enabled_procedures(municipality: Municipality) -> list[Procedure]:
     return [p for pid, p in all_procedures(municipality).items() if is_enabled(municipality, pid)]
 
 
+# Lookup cache: kept on the Municipality *instance* (one request's worth: every request loads
+# its own), so one submission reads the custom procedures once, not once per caller (intake,
+# then the ledger rules in Application.save). Saving or deleting a CustomProcedure in this
+# process bumps the generation, which empties every instance's cache; ``settings`` is read
+# afresh on every call (``is_enabled``), so changes to it apply at once.
+_CACHE_ATTR = "_kiban_procedure_cache"
+_generation = itertools.count(1)
+_current_generation = 0
+
+
+def _invalidate(**kwargs: Any) -> None:
+    global _current_generation
+    _current_generation = next(_generation)
+
+
+post_save.connect(_invalidate, sender="procedures.CustomProcedure", weak=False)
+post_delete.connect(_invalidate, sender="procedures.CustomProcedure", weak=False)
+
+
 def get_procedure(municipality: Municipality, procedure_id: str) -> Procedure | None:
     """The procedure the municipality offers under ``procedure_id``, or None.
 
@@ -108,6 +129,22 @@ def get_procedure(municipality: Municipality, procedure_id: str) -> Procedure | 
     """
     if not isinstance(procedure_id, str) or not is_enabled(municipality, procedure_id):
         return None
+    cache_: dict[str, Procedure | None] | None = None
+    generation = _current_generation
+    held = getattr(municipality, _CACHE_ATTR, None)
+    if held is not None and held[0] == generation:
+        cache_ = held[1]
+        if procedure_id in cache_:
+            return cache_[procedure_id]
+    if cache_ is None:
+        cache_ = {}
+        setattr(municipality, _CACHE_ATTR, (generation, cache_))
+    found = _lookup(municipality, procedure_id)
+    cache_[procedure_id] = found
+    return found
+
+
+def _lookup(municipality: Municipality, procedure_id: str) -> Procedure | None:
     from kiban.procedures.models import CustomProcedure
 
     row = CustomProcedure.objects.filter(
