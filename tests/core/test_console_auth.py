@@ -104,4 +104,6 @@ def test_english_switch():
     r = c.post("/i18n/setlang/", {"language": "en", "next": "/console/login/"})
     assert r.status_code == 302
     r = c.get("/console/login/")
-    assert 'lang="en"' in r.content.decode()
+    body = r.content.decode()
+    assert 'lang="en"' in body
+    assert "Staff sign in" in body and "職員ログイン" not in body
