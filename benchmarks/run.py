@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["synth", "cms_verify", "registry", "intake", "benefits"]
+# Database benchmarks; bench_synth.py and bench_cms_verify.py are standalone micro-benchmarks.
+BENCHES = ["registry", "intake", "benefits"]
 
 
 def _child(names: list[str], full: bool) -> None:

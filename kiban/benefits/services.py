@@ -382,7 +382,11 @@ def compute_eligibility(
             code="not_a_registry_program",
         )
     holds_pk: int | None = None
-    if definition.holds:
+    if definition.holds == CHILD_ALLOWANCE:
+        holds_pk = ensure_builtin_program(
+            actor=actor, municipality=municipality, program_id=CHILD_ALLOWANCE
+        ).pk
+    elif definition.holds:
         holds_pk = get_program(municipality, definition.holds).pk
     lo, hi = _id_range(municipality, definition.unit)
     total_ids = max(hi - lo + 1, 0)
@@ -494,7 +498,7 @@ def grant_entitlement(
 def entitlements_for_person(
     *, actor: Actor, municipality: Municipality, person_id: int
 ) -> list[dict[str, Any]]:
-    """The person's entitlements (as payee or as a household member) with payment state."""
+    """The entitlements the person is the payee of, with their payment state."""
     if actor.kind == "resident":
         if actor.municipality_code != municipality.code or actor.resident_pk != person_id:
             raise NotFound("住民", "resident")
@@ -618,84 +622,83 @@ def generate_demo_accounts(
     municipality: Municipality,
     share: float,
     progress: Progress | None = None,
-    chunk_size: int = 20_000,
 ) -> int:
     """Synthetic 公金受取口座 for about ``share`` of current residents (demo and benchmarks).
 
-    The choice is a deterministic hash of the person id; names come from the registry in
-    bulk chunks (converted to Zengin form with a per-name cache) and are inserted with
-    ``bulk_create``. Persons who already have an account are skipped. Returns the number
-    created.
+    Set-based: the distinct registry names are converted to Zengin form once each (in
+    Python, the only step SQL cannot do) into a temporary table, then one
+    ``INSERT ... SELECT`` creates the accounts; who gets one is a deterministic hash of the
+    person id. Persons who already have an account are skipped. Returns the number created.
     """
     actor.require(municipality, CLERK)
     if not 0 <= share <= 1:
         raise ValidationFailed("割合は0〜1です。", "The share must be between 0 and 1.")
     branches = [lookup_branch(b, br) for b, br in DEMO_BRANCHES]
     threshold = int(share * 1000)
-    cache: dict[str, str] = {}
-
-    def zengin_name(kana: str) -> str | None:
-        if kana not in cache:
-            try:
-                cache[kana] = to_zengin_kana(kana, max_len=30, truncate=True)
-            except ZenginNameError:
-                cache[kana] = ""
-        return cache[kana] or None
-
-    qs = (
-        PersonState.objects.filter(
-            municipality=municipality, valid_to=OPEN_END, status=Status.RESIDENT
-        )
-        .exclude(Exists(BankAccount.objects.filter(person_id=OuterRef("person_id"))))
-        .order_by("person_id")
-        .values_list("person_id", "family_kana", "given_kana")
-    )
-    total = qs.count()
-    created = 0
-    done = 0
-    now = timezone.now()
-    batch: list[BankAccount] = []
-
-    def flush() -> None:
-        nonlocal created, batch
-        if batch:
-            with transaction.atomic():
-                BankAccount.objects.bulk_create(batch, batch_size=2000, ignore_conflicts=True)
-            created += len(batch)
-            batch = []
-
-    for person_id, family_kana, given_kana in qs.iterator(chunk_size=chunk_size):
-        done += 1
-        if (person_id * 2654435761) % 1000 >= threshold:
-            continue
-        name = zengin_name(f"{family_kana} {given_kana}")
-        if name is None:
-            continue
-        b = branches[person_id % len(branches)]
-        batch.append(
-            BankAccount(
-                municipality=municipality,
-                person_id=person_id,
-                bank_code=b.bank_code,
-                bank_name=b.bank_name_zengin,
-                branch_code=b.branch_code,
-                branch_name=b.branch_name_zengin,
-                account_type="1",
-                account_number=f"{(person_id * 7919) % 10_000_000:07d}",
-                holder_kana=f"{family_kana}\u3000{given_kana}",
-                holder_zengin=name,
-                registered_via="demo",
-                updated_at=now,
-            )
-        )
-        if len(batch) >= chunk_size:
-            flush()
-            if progress:
-                progress(done, total)
-    flush()
+    pg = connection.vendor == "postgresql"
+    current = [municipality.code, _d(OPEN_END), Status.RESIDENT.value]
+    names = "kiban_demo_names"
     if progress:
-        progress(total, total)
+        progress(0, 3)
     with transaction.atomic():
+        _no_jit()
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT DISTINCT family_kana, given_kana FROM {_t(PersonState)} "
+                "WHERE municipality_id = %s AND valid_to = %s AND status = %s",
+                current,
+            )
+            rows = []
+            for family, given in cur.fetchall():
+                try:
+                    rows.append(
+                        (
+                            family,
+                            given,
+                            to_zengin_kana(f"{family} {given}", max_len=30, truncate=True),
+                        )
+                    )
+                except ZenginNameError:
+                    continue  # such a person simply gets no demo account
+            if progress:
+                progress(1, 3)
+            cur.execute(f"DROP TABLE IF EXISTS {names}")
+            cur.execute(
+                f"CREATE TEMP TABLE {names} (family_kana varchar(80), given_kana varchar(80), "
+                "zengin varchar(30), PRIMARY KEY (family_kana, given_kana))"
+                f"{' ON COMMIT DROP' if pg else ''}"
+            )
+            cur.executemany(f"INSERT INTO {names} VALUES (%s, %s, %s)", rows)
+            pick = "(s.person_id * 2654435761) %% 1000"
+            number = "CAST((s.person_id * 7919) %% 10000000 AS TEXT)"
+            number = (
+                f"right('0000000' || {number}, 7)"
+                if pg
+                else f"substr('0000000' || {number}, -7, 7)"
+            )
+            which = f"s.person_id %% {len(branches)}"
+
+            def case(attr: str) -> str:
+                whens = " ".join(f"WHEN {i} THEN %s" for i in range(len(branches)))
+                return f"CASE {which} {whens} END"
+
+            params: list[Any] = []
+            for attr in ("bank_code", "bank_name_zengin", "branch_code", "branch_name_zengin"):
+                params += [getattr(b, attr) for b in branches]
+            cur.execute(
+                f"INSERT INTO {_t(BankAccount)} (municipality_id, person_id, bank_code, bank_name, "
+                "branch_code, branch_name, account_type, account_number, holder_kana, "
+                "holder_zengin, registered_via, created_at, updated_at) "
+                f"SELECT s.municipality_id, s.person_id, {case('b')}, {case('bn')}, {case('br')}, "
+                f"{case('brn')}, '1', {number}, s.family_kana || '　' || s.given_kana, n.zengin, "
+                f"'demo', %s, %s FROM {_t(PersonState)} s JOIN {names} n "
+                "ON n.family_kana = s.family_kana AND n.given_kana = s.given_kana "
+                f"WHERE s.municipality_id = %s AND s.valid_to = %s AND s.status = %s "
+                f"AND {pick} < %s ON CONFLICT DO NOTHING",
+                [*params, _dt(timezone.now()), _dt(timezone.now()), *current, threshold],
+            )
+            created = max(cur.rowcount, 0)
+            cur.execute(f"DROP TABLE {names}")
         audit.record(
             municipality=municipality,
             actor=actor,
@@ -704,6 +707,8 @@ def generate_demo_accounts(
             subject_id=municipality.code,
             details={"created": created, "share": share},
         )
+    if progress:
+        progress(3, 3)
     return created
 
 
