@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha1sum | cut -c1-12)
-PORT ?= 8000
+export PORT ?= 8000
 export KIBAN_MODE ?= demo
 
 .PHONY: help setup system-deps run test lint typecheck test-sqlite test-postgres test-e2e bench bench-full clean

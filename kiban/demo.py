@@ -5,6 +5,7 @@ Everything here is synthetic. Seeding is idempotent: a seeded database is left a
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.db import transaction
@@ -138,9 +139,10 @@ def print_logins(out: Any) -> None:
     import base64
 
     secret = base64.b32encode(bytes.fromhex(DEMO_TOTP_HEX)).decode()
+    base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
     out.print("")
     out.print("Demo logins / デモ用ログイン (password for all: " + DEMO_PASSWORD + ")")
-    out.print("  Staff console: http://127.0.0.1:8000/console/")
+    out.print(f"  Staff console: {base}/console/")
     for spec in DEMO_MUNICIPALITIES:
         names = ", ".join(f"{spec['prefix']}-{s}" for s, _, _ in ROLE_USERS)
         out.print(f"  {spec['name']} ({spec['code']}): {names}")
@@ -149,4 +151,4 @@ def print_logins(out: Any) -> None:
         f"  Admin roles need a TOTP code: demo secret {secret} "
         "(or run: .venv/bin/kiban staff totp-code USERNAME)"
     )
-    out.print("  Resident portal: http://127.0.0.1:8000/ (demo card sign-in)")
+    out.print(f"  Resident portal: {base}/ (demo card sign-in)")
