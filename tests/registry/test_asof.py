@@ -251,6 +251,7 @@ def test_snapshot_matches_model(steps: list[tuple[str, int, int, int]], probes: 
             } == by_no
             for h in households.values():
                 assert h.head is not None and h.head.is_head
+                assert all(isinstance(x.birth_date, date) for x in h.members)
                 assert sum(x.is_head for x in h.members) == 1
         transaction.set_rollback(True)
 
