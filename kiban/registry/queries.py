@@ -16,6 +16,7 @@ access log shows it.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
@@ -115,18 +116,26 @@ def households_as_of(municipality: Municipality | str, d: date) -> dict[int, Hou
     sql, params = qs.query.sql_with_params()
     result: dict[int, HouseholdAsOf] = {}
     make_member = tuple.__new__
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        while rows := cur.fetchmany(50_000):
-            for row in rows:
-                hid = row[0]
-                hh = result.get(hid)
-                if hh is None:
-                    hh = result[hid] = HouseholdAsOf(hid, row[1])
-                member = make_member(MemberAsOf, (*row[2:7], bool(row[7])))
-                hh.members.append(member)
-                if member.is_head:
-                    hh.head = member
+    # Millions of new objects would set off the cyclic garbage collector again and again
+    # (each pass walking the whole growing heap); none of them can form a cycle.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            while rows := cur.fetchmany(50_000):
+                for row in rows:
+                    hid = row[0]
+                    hh = result.get(hid)
+                    if hh is None:
+                        hh = result[hid] = HouseholdAsOf(hid, row[1])
+                    member = make_member(MemberAsOf, (*row[2:7], bool(row[7])))
+                    hh.members.append(member)
+                    if member.is_head:
+                        hh.head = member
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return result
 
 
