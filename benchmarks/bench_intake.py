@@ -8,6 +8,10 @@ The baseline is the same server answering ``GET /api/v1/me`` with a bearer token
 authenticated endpoint), with the same 32 clients. Procedure ``inquiry`` is used because it
 has no approval effect: the 住民票 request would measure PDF signing, not intake.
 
+Because the machine may be shared, CPU is reported next to throughput: the application
+server's (granian workers), PostgreSQL's when it runs on this host (it shares the cores), the
+load generator's, and the load average after the run.
+
 Run through ``benchmarks/run.py`` (Django set up on the benchmark database) or directly:
 ``KIBAN_MODE=test .venv/bin/python -m benchmarks.bench_intake``.
 """
@@ -36,6 +40,8 @@ PROCEDURE = "inquiry"
 # Server shape (overridable to compare configurations; the defaults are the measured best).
 WORKERS = int(os.environ.get("KIBAN_BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("KIBAN_BENCH_THREADS", "1"))
+# More granian options to compare (e.g. "--http 1 --runtime-mode st"); none by default.
+EXTRA_ARGS = os.environ.get("KIBAN_BENCH_GRANIAN_ARGS", "").split()
 
 
 def _free_port() -> int:
@@ -164,6 +170,7 @@ def _start_server(port: int) -> subprocess.Popen[bytes]:
         "--no-ws",
         "--log-level",
         "warning",
+        *EXTRA_ARGS,
         "kiban.wsgi:application",
     ]
     proc = subprocess.Popen(
@@ -207,6 +214,46 @@ def _tree_cpu(pid: int) -> float:
         if int(entry.name) == pid or int(fields[1]) == pid:
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def _postgres_server_pid() -> int | None:
+    """PID of the local PostgreSQL server process (the backends are its children), or None
+    for SQLite or a server on another host."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = int(cursor.fetchone()[0])
+    try:
+        if not Path(f"/proc/{backend}/comm").read_text().startswith("postgres"):
+            return None  # that pid is not ours: the server runs elsewhere
+        parent = int(Path(f"/proc/{backend}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+        if not Path(f"/proc/{parent}/comm").read_text().startswith("postgres"):
+            return None
+    except (OSError, IndexError, ValueError):
+        return None
+    return parent
+
+
+class _Cpu:
+    """CPU seconds of the application server, the database server (PostgreSQL on this host)
+    and this load generator, sampled around each load phase."""
+
+    def __init__(self, server_pid: int, db_pid: int | None) -> None:
+        self.server_pid, self.db_pid = server_pid, db_pid
+
+    def sample(self) -> tuple[float, float, float]:
+        db = _tree_cpu(self.db_pid) if self.db_pid else 0.0
+        return _tree_cpu(self.server_pid), db, time.process_time()
+
+    @staticmethod
+    def per_request_ms(
+        before: tuple[float, float, float], after: tuple[float, float, float], n: int
+    ) -> tuple[float, float, float]:
+        server, db, client = ((a - b) * 1000 / n for a, b in zip(after, before, strict=True))
+        return server, db, client
 
 
 def _load(
@@ -264,17 +311,25 @@ def main(full: bool = False) -> list[dict[str, Any]]:
 
     n = 8000 if full else 2000
     code, bodies, token = _setup(n)
+    if connection.vendor == "postgresql":
+        # A production database has planner statistics (autovacuum keeps them); without
+        # them the thousands of rows just bulk-inserted look empty to the planner and the
+        # run measures plans no deployment uses.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     stored_before = Application.objects.filter(municipality_id=code).count()
+    db_pid = _postgres_server_pid()
     connection.close()  # the server processes open their own connections
     port = _free_port()
     server = _start_server(port)
+    cpu = _Cpu(server.pid, db_pid)
     try:
         headers = {"Content-Type": "application/json"}
         warm = [
             ("POST", f"/api/v1/municipalities/{code}/applications", b, headers) for b in bodies[:64]
         ]
         _load(port, warm, {201})
-        cpu_before = _tree_cpu(server.pid)
+        before = cpu.sample()
         intake = _load(
             port,
             [
@@ -283,13 +338,14 @@ def main(full: bool = False) -> list[dict[str, Any]]:
             ],
             {201},
         )
-        intake_cpu_ms = (_tree_cpu(server.pid) - cpu_before) * 1000 / len(bodies[64:])
+        intake_cpu = cpu.per_request_ms(before, cpu.sample(), len(bodies[64:]))
+        load_average = os.getloadavg()[0]
         auth = {"Authorization": f"Bearer {token}"}
         _load(port, [("GET", "/api/v1/me", None, auth)] * 200, {200})
         baseline_requests = max(2000, n)
-        cpu_before = _tree_cpu(server.pid)
+        before = cpu.sample()
         base = _load(port, [("GET", "/api/v1/me", None, auth)] * baseline_requests, {200})
-        base_cpu_ms = (_tree_cpu(server.pid) - cpu_before) * 1000 / baseline_requests
+        base_cpu = cpu.per_request_ms(before, cpu.sample(), baseline_requests)
     finally:
         server.terminate()
         try:
@@ -302,6 +358,8 @@ def main(full: bool = False) -> list[dict[str, Any]]:
         raise RuntimeError(f"{len(bodies)} applications accepted but {stored} stored")
     connection.close()
     cores = min(2, os.cpu_count() or 2)
+    intake_cpu_ms, intake_db_ms, intake_client_ms = intake_cpu
+    base_cpu_ms, base_db_ms, base_client_ms = base_cpu
     cpu_rows: list[dict[str, Any]] = []
     if intake_cpu_ms > 0 and base_cpu_ms > 0:
         # Load-independent view: server CPU per request (the machine may be shared), and
@@ -322,6 +380,35 @@ def main(full: bool = False) -> list[dict[str, Any]]:
                 "ratio": round(base_cpu_ms / intake_cpu_ms, 3),
             },
         ]
+        if db_pid is not None and intake_db_ms > 0 and base_db_ms > 0:
+            # PostgreSQL runs on the same cores: its CPU is part of the cost of a submission.
+            both, both_base = intake_cpu_ms + intake_db_ms, base_cpu_ms + base_db_ms
+            cpu_rows += [
+                {
+                    "name": "database server CPU per application (PostgreSQL processes)",
+                    "value": round(intake_db_ms, 2),
+                    "unit": "ms",
+                    "baseline": round(base_db_ms, 2),
+                    "ratio": round(intake_db_ms / base_db_ms, 2),
+                },
+                {
+                    "name": f"intake capacity of {cores} idle cores at server + database CPU",
+                    "value": round(cores * 1000 / both, 1),
+                    "unit": "applications/s",
+                    "baseline": round(cores * 1000 / both_base, 1),
+                    "ratio": round(both_base / both, 3),
+                },
+            ]
+        cpu_rows.append(
+            {
+                # The 32 client threads share the cores too; what they cost per request.
+                "name": "load generator CPU per request (this process)",
+                "value": round(intake_client_ms, 2),
+                "unit": "ms",
+                "baseline": round(base_client_ms, 2),
+                "ratio": round(intake_client_ms / base_client_ms, 2) if base_client_ms else None,
+            }
+        )
     rows = [
         {
             "name": (
@@ -346,6 +433,13 @@ def main(full: bool = False) -> list[dict[str, Any]]:
             "unit": "ms",
             "baseline": round(base["p99"], 1),
             "ratio": round(intake["p99"] / base["p99"], 2),
+        },
+        {
+            "name": "machine load average (1 min) after the intake run",
+            "value": round(load_average, 2),
+            "unit": "",
+            "baseline": None,
+            "ratio": None,
         },
     ]
     return [*cpu_rows, *rows]

@@ -31,10 +31,31 @@ from kiban.benefits.services import CLERK, get_program, with_payment_state
 from kiban.core import audit
 from kiban.core.actors import Actor
 from kiban.core.models import Municipality
+from kiban.core.pdflayout import BREAK, fit_lines, fit_size
 from kiban.core.wareki import format_wareki
+from kiban.registry.addresses import full_town_name
 from kiban.registry.models import PersonState
 
 FONT = "KibanJP"
+
+#: Page geometry (A4 portrait): text and the QR code stay within these margins.
+MARGIN = 25 * mm
+QR_SIZE = 35 * mm
+QR_GAP = 6 * mm  # between the paragraph that points at the QR code and the code
+BODY_SIZE = 11
+BODY_LEADING = 6.5 * mm
+
+#: The paragraph printed beside the QR code ("右の" = to its right: the code is placed there),
+#: with its phrase boundaries marked (``BREAK``) so that it wraps between phrases.
+QR_PARAGRAPH_JA = BREAK.join(
+    "公金受取口座が|登録されていないため、|お振込みが|できません。|右の|QRコードから|"
+    "マイナンバーカードで|ログインし、|ご本人名義の|口座を|登録してください|（申請）。|"
+    "登録後、|指定の|口座へ|お振込みします。".split("|")
+)
+QR_PARAGRAPH_EN = (
+    "You are eligible for this benefit. Please register your own bank account online: "
+    "scan the QR code on the right and sign in with your My Number card."
+)
 
 
 @dataclass
@@ -42,9 +63,10 @@ class Letter:
     entitlement_id: int
     name: str
     postcode: str
-    address: str
+    address: str  # full postal address: 都道府県 + 市区町村 + 町字 + 番地以下
     amount: int
     members: int
+    building: str = ""  # 方書, printed after the address (on its own line if need be)
 
 
 @dataclass
@@ -103,64 +125,99 @@ def _qr(canvas: Canvas, url: str, x: float, y: float, size: float) -> None:
     canvas.restoreState()
 
 
+def address_lines(letter: Letter, font: str, room: float) -> tuple[float, tuple[str, ...]]:
+    """(size, lines) of the address block: on one line at 12 pt down to 10 pt if it fits,
+    else the 方書 on a line of its own, each line shrunk (down to 8 pt) or wrapped."""
+    whole = f"{letter.address}\u3000{letter.building}" if letter.building else letter.address
+    size = fit_size(whole, font, 12, room, minimum=10)
+    if pdfmetrics.stringWidth(whole, font, size) <= room:
+        return size, (whole,)
+    parts = [p for p in (letter.address, letter.building) if p]
+    size = min(fit_size(p, font, 12, room, minimum=8) for p in parts)
+    out: list[str] = []
+    for part in parts:
+        out += fit_lines(part, font, size, room, minimum=size)[1]
+    return size, tuple(out)
+
+
 def draw_letter(
     canvas: Canvas, letter: Letter, *, municipality: Municipality, program: Program, today: date
 ) -> None:
-    """One page of the notice."""
+    """One page of the notice. Every line stays within the margins: long lines are shrunk or
+    wrapped, never cut off; the QR code sits to the right of the paragraph that refers to it."""
     font = _register_font()
     width, height = A4
-    left = 25 * mm
+    left, right = MARGIN, width - MARGIN
+    room = right - left
     y = height - 25 * mm
     canvas.setFont(font, 10)
-    canvas.drawRightString(width - 25 * mm, y, format_wareki(today))
+    canvas.drawRightString(right, y, format_wareki(today))
     y -= 8 * mm
-    canvas.drawString(
-        left, y, f"〒{letter.postcode[:3]}-{letter.postcode[3:]}" if letter.postcode else ""
-    )
+    if letter.postcode:
+        canvas.drawString(left, y, f"〒{letter.postcode[:3]}-{letter.postcode[3:]}")
     y -= 6 * mm
-    canvas.setFont(font, 12)
-    canvas.drawString(left, y, letter.address)
+    size, rows = address_lines(letter, font, room)
+    canvas.setFont(font, size)
+    for i, row in enumerate(rows):
+        if i:
+            y -= size * 1.4
+        canvas.drawString(left, y, row)
     y -= 9 * mm
-    canvas.setFont(font, 14)
-    canvas.drawString(left, y, f"{letter.name}　様")
+    name = f"{letter.name}　様"
+    canvas.setFont(font, fit_size(name, font, 14, room))
+    canvas.drawString(left, y, name)
     y -= 8 * mm
-    canvas.setFont(font, 10)
     letterhead = str(
         municipality.setting("letterhead") or f"{municipality.prefecture}{municipality.name}長"
     )
-    canvas.drawRightString(width - 25 * mm, y, letterhead)
+    canvas.setFont(font, fit_size(letterhead, font, 10, room))
+    canvas.drawRightString(right, y, letterhead)
     y -= 16 * mm
-    canvas.setFont(font, 16)
-    canvas.drawCentredString(width / 2, y, f"{program.name}のお知らせ")
+    title = f"{program.name}のお知らせ"
+    size, rows = fit_lines(title, font, 16, room, minimum=10, single_minimum=13, balance=True)
+    canvas.setFont(font, size)
+    for i, row in enumerate(rows):
+        if i:
+            y -= size * 1.4
+        canvas.drawCentredString(width / 2, y, row)
     y -= 12 * mm
-    canvas.setFont(font, 11)
+    canvas.setFont(font, BODY_SIZE)
     notice = program.definition.get("notice", {}) if isinstance(program.definition, dict) else {}
-    lines = [
-        str(notice.get("text") or "あなた（あなたの世帯）は、次の給付金の支給対象です。"),
-        "",
+    intro = str(notice.get("text") or "あなた（あなたの世帯）は、次の給付金の支給対象です。")
+    lines = [*fit_lines(intro, font, BODY_SIZE, room, minimum=BODY_SIZE)[1], ""]
+    lines += [
         f"基準日　　　{format_wareki(program.base_date) if program.base_date else '—'}",
         f"対象人数　　{letter.members}人",
         f"支給額　　　{letter.amount:,}円",
     ]
     if program.application_end:
         lines.append(f"申請期限　　{format_wareki(program.application_end)}")
-    lines += [
-        "",
-        "公金受取口座が登録されていないため、お振込みができません。",
-        "右のQRコードからマイナンバーカードでログインし、ご本人名義の口座を",
-        "登録してください（申請）。登録後、指定の口座へお振込みします。",
-        "",
-        "You are eligible for this benefit. Please register your own bank account",
-        "online (scan the QR code and sign in with your My Number card).",
-    ]
+    lines.append("")
     for line in lines:
         canvas.drawString(left, y, line)
-        y -= 6.5 * mm
+        y -= BODY_LEADING
+    # The paragraph that points at the QR code, in a column beside it.
+    column = room - QR_SIZE - QR_GAP
+    paragraph = [
+        *fit_lines(QR_PARAGRAPH_JA, font, BODY_SIZE, column, minimum=BODY_SIZE)[1],
+        "",
+        *fit_lines(QR_PARAGRAPH_EN, font, BODY_SIZE, column, minimum=BODY_SIZE)[1],
+    ]
+    top = y + BODY_SIZE * 0.88  # the cap height of the paragraph's first line
     url = application_url(municipality, program)
-    _qr(canvas, url, width - 25 * mm - 35 * mm, 50 * mm, 35 * mm)
+    _qr(canvas, url, right - QR_SIZE, top - QR_SIZE, QR_SIZE)
+    for line in paragraph:
+        canvas.drawString(left, y, line)
+        y -= BODY_LEADING
+    y = min(y, top - QR_SIZE - 8 * mm)
+    canvas.setFont(font, fit_size(url, font, 8, room))
+    canvas.drawString(left, min(y, 45 * mm), url)
     canvas.setFont(font, 8)
-    canvas.drawString(left, 45 * mm, url)
-    canvas.drawString(left, 40 * mm, f"通知番号 {program.program_id}-{letter.entitlement_id:010d}")
+    canvas.drawString(
+        left,
+        min(y, 45 * mm) - 5 * mm,
+        f"通知番号 {program.program_id}-{letter.entitlement_id:010d}",
+    )
     canvas.showPage()
 
 
@@ -179,18 +236,31 @@ def pending_letters(municipality: Municipality, program: Program) -> Iterator[Le
             given=Subquery(latest.values("given_name")[:1]),
             postcode=Subquery(latest.values("postcode")[:1]),
             town=Subquery(latest.values("town_name")[:1]),
+            code=Subquery(latest.values("town_code")[:1]),
             detail=Subquery(latest.values("address_detail")[:1]),
             building=Subquery(latest.values("building")[:1]),
         )
         .order_by("town_code", "id")
-        .values_list("id", "family", "given", "postcode", "town", "detail", "building",
-                     "amount", "members")
+        .values_list("id", "family", "given", "postcode", "town", "code", "detail",
+                     "building", "amount", "members")
     )  # fmt: skip
-    for eid, family, given, postcode, town, detail, building, amount, members in qs.iterator(
+    for eid, family, given, postcode, town, code, detail, building, amount, members in qs.iterator(
         chunk_size=5000
     ):
-        address = f"{town or ''}{detail or ''}" + (f"　{building}" if building else "")
-        yield Letter(eid, f"{family}　{given}", postcode or "", address, amount, members)
+        # Stored town names are the full label for generated and imported records, but only
+        # the 町字 for recorded events: complete them to the full postal address.
+        full_town = full_town_name(
+            town or "",
+            lg_code=municipality.code,
+            prefecture=municipality.prefecture,
+            municipality_name=municipality.name,
+            town_code=code or "",
+            postcode=postcode or "",
+        )
+        address = f"{full_town}{(detail or '').strip()}"
+        yield Letter(
+            eid, f"{family}　{given}", postcode or "", address, amount, members, building or ""
+        )
 
 
 def generate_notice_letters(

@@ -91,20 +91,30 @@ def _town_chart(m: Any, by_town: dict[str, dict[str, int]], limit: int = 15) -> 
             segments.append({"x": round(x, 1), "width": round(w, 1), "colour": colour,
                              "title": f"{services.PAY_STATES[state][0]} {n:,}"})  # fmt: skip
             x += w
-        rows.append({"y": i * 24, "label": _short_town(names.get(town, town)),
+        label = _short_town(names.get(town, town), prefecture=m.prefecture, city=m.name)
+        rows.append({"y": i * 24, "label": label,
                      "segments": segments, "total": sum(counts.values()),
                      "text_x": round(x + 6, 1)})  # fmt: skip
     return {"rows": rows, "height": len(rows) * 24}
 
 
-def _short_town(name: str) -> str:
-    """町字 without the prefecture and city, which every bar would repeat."""
-    for sep in ("区", "市", "町", "村"):
-        head, found, tail = name.partition(sep)
-        if found and tail and len(head) <= 8:
-            name = tail
-            break
-    return name[-12:]
+def _short_town(name: str, *, prefecture: str, city: str, limit: int = 12) -> str:
+    """町字 without the municipality's own 都道府県 + 市区町村, which every bar would repeat.
+
+    Only that known prefix is removed (with a 郡 between them, for a town or village), so a
+    designated city's ward stays (``神奈川県横浜市中区山下町`` → ``中区山下町``) and a town
+    whose name contains 町 or 市 keeps it (``元町1丁目``). Longer than ``limit``: cut with "…".
+    """
+    rest = name
+    if prefecture and rest.startswith(prefecture):
+        rest = rest[len(prefecture) :]
+        at = rest.find(city) if city else -1
+        if at == 0 or (at > 0 and rest[:at].endswith("郡")):
+            rest = rest[at + len(city) :]
+    elif city and rest.startswith(city):
+        rest = rest[len(city) :]
+    rest = rest or name
+    return rest if len(rest) <= limit else rest[: limit - 1] + "…"
 
 
 class PrepareForm(forms.Form):

@@ -25,7 +25,7 @@ class CertificateForm(forms.Form):
         widget=forms.RadioSelect,
     )
     include_relationship = forms.BooleanField(
-        label="続柄を記載 / with relationship", required=False
+        label="世帯主の氏名と続柄を記載 / with head of household and relationships", required=False
     )
     include_honseki = forms.BooleanField(
         label="本籍を記載 / with registered domicile", required=False

@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("move-in/", registry_views.move_in, name="registry_move_in"),
     path(P, registry_views.person, name="registry_person"),
     path(P + "certificate/", registry_cert_views.issue, name="registry_certificate"),
+    path(P + "protection/", registry_views.protection, name="registry_protection"),
     path(P + "move-out/", registry_views.move_out, name="registry_move_out"),
     path(P + "move-within/", registry_views.move_within, name="registry_move_within"),
     path(P + "death/", registry_views.death, name="registry_death"),
@@ -20,4 +21,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(
         P + "household-change/", registry_views.household_change, name="registry_household_change"
     ),
+    path("households/", registry_views.household_search, name="registry_household_search"),
+    path("households/<str:household_no>/", registry_views.household, name="registry_household"),
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django import forms
 from django.contrib import messages
@@ -28,7 +28,7 @@ from kiban.core.errors import KibanError
 from kiban.core.models import Municipality, Role
 from kiban.core.wareki import WarekiError, format_wareki, parse_date
 from kiban.registry import queries, services
-from kiban.registry.models import EventKind, Sex
+from kiban.registry.models import EventKind, RegistryEvent, Sex
 from kiban.registry.queries import PROTECTED_PURPOSE, PersonRecord
 
 DATE_HINT = "例: 令和8年11月23日、R08.11.23、2026-11-23"
@@ -391,8 +391,11 @@ def _mark_invalid(*forms_: forms.Form) -> None:
     for form in forms_:
         for name in form.errors:
             if name in form.fields:
-                form.fields[name].widget.attrs["aria-invalid"] = "true"
-                form.fields[name].widget.attrs["aria-describedby"] = f"{form[name].auto_id}_error"
+                field, auto_id = form.fields[name], form[name].auto_id
+                # Django points aria-describedby at "<id>_helptext" only while it is unset.
+                described = [f"{auto_id}_helptext"] if field.help_text else []
+                field.widget.attrs["aria-invalid"] = "true"
+                field.widget.attrs["aria-describedby"] = " ".join([*described, f"{auto_id}_error"])
 
 
 def _errors(*forms_: forms.Form) -> list[dict[str, str]]:
@@ -420,6 +423,15 @@ def person_url(resident_code: str, purpose: str = "") -> str:
     return f"/console/registry/persons/{resident_code}/{query}"
 
 
+def household_url(household_no: str, purpose: str = "", as_of: date | None = None) -> str:
+    params = {
+        **({"as_of": as_of.isoformat()} if as_of else {}),
+        **({"purpose": purpose} if purpose else {}),
+    }
+    query = f"?{urlencode(params)}" if params else ""
+    return f"/console/registry/households/{quote(household_no, safe='')}/{query}"
+
+
 def _context(request: HttpRequest) -> tuple[Actor, Municipality]:
     return console_actor(request), console_municipality(request)
 
@@ -427,47 +439,47 @@ def _context(request: HttpRequest) -> tuple[Actor, Municipality]:
 EVENT_LABELS = dict(EventKind.choices)
 
 
-def _recorders(record: PersonRecord) -> dict[str, str]:
+def _recorders(events: list[RegistryEvent]) -> dict[str, str]:
     """Staff usernames for the ``staff:<pk>`` actor ids in the history."""
     from kiban.core.models import StaffUser
 
-    pks = [
-        e.recorded_by.split(":", 1)[1] for e in record.events if e.recorded_by.startswith("staff:")
-    ]
+    pks = [e.recorded_by.split(":", 1)[1] for e in events if e.recorded_by.startswith("staff:")]
     users = StaffUser.objects.filter(pk__in=[int(p) for p in pks if p.isdigit()])
     return {f"staff:{u.pk}": u.username for u in users}
 
 
+def _event_note(e: RegistryEvent) -> str:
+    details = e.details or {}
+    if e.kind == EventKind.MOVE_OUT:
+        return _("転出先: %(d)s") % {"d": details.get("destination", "")}
+    if e.kind == EventKind.MOVE_IN and details.get("previous_address"):
+        return _("前住所: %(d)s") % {"d": details["previous_address"]}
+    if e.kind in (EventKind.NAME_CHANGE, EventKind.CORRECTION):
+        before, after = details.get("before", {}), details.get("after", {})
+        return "、".join(f"{k}: {before.get(k, '')} → {v}" for k, v in after.items())
+    if e.kind == EventKind.HOUSEHOLD_CHANGE:
+        return {
+            "new_household": _("世帯分離"),
+            "join": _("世帯合併"),
+            "change_head": _("世帯主変更"),
+        }.get(details.get("change", ""), "")
+    return ""
+
+
+def _event_row(e: RegistryEvent, names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "kind": EVENT_LABELS.get(e.kind, e.kind),
+        "event_date": format_wareki(e.event_date),
+        "reported_date": format_wareki(e.reported_date),
+        "note": _event_note(e),
+        "reason": e.reason,
+        "recorded_by": names.get(e.recorded_by, e.recorded_by),
+    }
+
+
 def _event_rows(record: PersonRecord) -> list[dict[str, Any]]:
-    rows = []
-    names = _recorders(record)
-    for e in reversed(record.events):
-        details = e.details or {}
-        note = ""
-        if e.kind == EventKind.MOVE_OUT:
-            note = _("転出先: %(d)s") % {"d": details.get("destination", "")}
-        elif e.kind == EventKind.MOVE_IN and details.get("previous_address"):
-            note = _("前住所: %(d)s") % {"d": details["previous_address"]}
-        elif e.kind in (EventKind.NAME_CHANGE, EventKind.CORRECTION):
-            before, after = details.get("before", {}), details.get("after", {})
-            note = "、".join(f"{k}: {before.get(k, '')} → {v}" for k, v in after.items())
-        elif e.kind == EventKind.HOUSEHOLD_CHANGE:
-            note = {
-                "new_household": _("世帯分離"),
-                "join": _("世帯合併"),
-                "change_head": _("世帯主変更"),
-            }.get(details.get("change", ""), "")
-        rows.append(
-            {
-                "kind": EVENT_LABELS.get(e.kind, e.kind),
-                "event_date": format_wareki(e.event_date),
-                "reported_date": format_wareki(e.reported_date),
-                "note": note,
-                "reason": e.reason,
-                "recorded_by": names.get(e.recorded_by, e.recorded_by),
-            }
-        )
-    return rows
+    names = _recorders(record.events)
+    return [_event_row(e, names) for e in reversed(record.events)]
 
 
 # --- search and person page ---------------------------------------------------------------
@@ -503,6 +515,11 @@ def search(request: HttpRequest) -> HttpResponse:
                     "url": person_url(
                         s.person.resident_code, purpose if s.person.protected else ""
                     ),
+                    "household_url": household_url(
+                        s.household.household_no, purpose if s.person.protected else ""
+                    )
+                    if s.household is not None
+                    else "",
                 }
                 for s in states
             ]
@@ -511,7 +528,12 @@ def search(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/registry/search.html",
-        {"form": form, "results": results, "errors": _errors(form)},
+        {
+            "form": form,
+            "results": results,
+            "errors": _errors(form),
+            "household_form": HouseholdSearchForm(),
+        },
         status=status,
     )
 
@@ -558,6 +580,10 @@ def person(request: HttpRequest, resident_code: str) -> HttpResponse:
             "is_resident": record.state.status == "resident",
             "certificate_url": base + "certificate/" + suffix,
             "purpose": purpose,
+            "household_url": household_url(record.household.household_no, purpose)
+            if record.household is not None
+            else "",
+            "protection": _protection_context(request, record, purpose),
         },
     )
 
@@ -840,4 +866,246 @@ def move_in(request: HttpRequest) -> HttpResponse:
         "console/registry/move_in.html",
         {"form": form, "formset": formset, "errors": errors},
         status=422 if errors else 200,
+    )
+
+
+# --- 支援措置 (DV/stalking support measures) -----------------------------------------------
+
+# Exactly the roles kiban.registry.services.set_protection accepts. Reading the person to
+# act on still needs the registry clerk role, like every page here.
+PROTECTION_ROLES = (Role.MUNICIPALITY_ADMIN, Role.REGISTRY_CLERK)
+
+PROTECTION_CHOICES = [("1", gettext_lazy("設定する")), ("0", gettext_lazy("解除する"))]
+
+
+class ProtectionForm(BilingualForm):
+    """Set (``protected=1``) or lift (``protected=0``) the measure, with the reason."""
+
+    protected = forms.ChoiceField(choices=PROTECTION_CHOICES, widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label=gettext_lazy("理由"),
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, currently_protected: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("protected", "0" if currently_protected else "1")
+        super().__init__(*args, **kwargs)
+        self.currently_protected = currently_protected
+        self.fields["reason"].error_messages["max_length"] = (
+            "200文字以内で入力してください。 / Enter at most 200 characters."
+        )
+        if currently_protected:
+            self.fields["reason"].label = _("解除の理由")
+            self.fields["reason"].help_text = _("例: 措置期間の終了、本人からの終了の申出")
+        else:
+            self.fields["reason"].label = _("設定の理由")
+            self.fields["reason"].help_text = _(
+                "例: 支援措置申出書を受理（受付番号、相談機関の意見を含む）"
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        wanted = data.get("protected")
+        # The page may be stale: someone else set or lifted the measure meanwhile.
+        if wanted == "1" and self.currently_protected:
+            raise ValidationError(
+                "この方にはすでに支援措置が設定されています。 / "
+                "This person is already under a support measure."
+            )
+        if wanted == "0" and not self.currently_protected:
+            raise ValidationError(
+                "この方には支援措置が設定されていません。 / "
+                "This person is not under a support measure."
+            )
+        return data
+
+
+def _may_protect(request: HttpRequest) -> bool:
+    user: Any = request.user
+    return bool(user.has_role(*PROTECTION_ROLES))
+
+
+def _protection_context(
+    request: HttpRequest, record: PersonRecord, purpose: str
+) -> dict[str, Any] | None:
+    """The person page's 支援措置 form, for staff who may set or lift the measure."""
+    if not _may_protect(request):
+        return None
+    return {
+        "form": ProtectionForm(currently_protected=record.person.protected),
+        "action": f"/console/registry/persons/{record.person.resident_code}/protection/",
+        "purpose": purpose,
+    }
+
+
+@staff_required(*PROTECTION_ROLES)
+@require_http_methods(["GET", "POST"])
+def protection(request: HttpRequest, resident_code: str) -> HttpResponse:
+    """GET: the set/lift form. POST: ``services.set_protection`` (one transaction, audited).
+
+    A protected person is only found with the support-measure purpose, so lifting a
+    measure needs it, exactly like opening the person's page.
+    """
+    actor, m = _context(request)
+    purpose = _purpose(request)
+    record = queries.get_person(
+        actor=actor, municipality=m, resident_code=resident_code, purpose=purpose
+    )
+    data = request.POST if request.method == "POST" else None
+    form = ProtectionForm(data, currently_protected=record.person.protected)
+    if request.method == "POST" and form.is_valid():
+        protect = form.cleaned_data["protected"] == "1"
+        try:
+            person = services.set_protection(
+                actor=actor,
+                municipality=m,
+                person=record.person,
+                protected=protect,
+                reason=form.cleaned_data["reason"],
+            )
+        except KibanError as exc:
+            apply_error(form, exc)
+        else:
+            if protect:
+                messages.success(
+                    request,
+                    _(
+                        "支援措置を設定しました。この方は、支援措置事務以外の検索には表示されません。"
+                    ),
+                )
+                # The actor keeps seeing the record only under the support-measure purpose.
+                return redirect(person_url(person.resident_code, PROTECTED_PURPOSE))
+            messages.success(request, _("支援措置を解除しました。"))
+            return redirect(person_url(person.resident_code))
+    _mark_invalid(form)
+    return render(
+        request,
+        "console/registry/protection.html",
+        {
+            "form": form,
+            "record": record,
+            "errors": _errors(form),
+            "purpose": purpose,
+            "back": person_url(record.person.resident_code, purpose),
+        },
+        status=422 if form.errors else 200,
+    )
+
+
+# --- households (世帯) ----------------------------------------------------------------------
+
+
+class HouseholdSearchForm(BilingualForm):
+    household_no = forms.CharField(
+        label=gettext_lazy("世帯番号"), max_length=32, help_text=gettext_lazy("例: 0123456789")
+    )
+
+
+class AsOfForm(BilingualForm):
+    as_of = WarekiDateField(label=gettext_lazy("基準日（この日の世帯を表示）"), required=False)
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET"])
+def household_search(request: HttpRequest) -> HttpResponse:
+    """Find a household by 世帯番号 and go to its page."""
+    actor, m = _context(request)
+    purpose = _purpose(request)
+    form = HouseholdSearchForm(request.GET or None)
+    if request.GET and form.is_valid():
+        try:
+            found = queries.find_household(
+                actor=actor,
+                municipality=m,
+                household_no=form.cleaned_data["household_no"],
+                purpose=purpose,
+            )
+        except KibanError as exc:
+            if exc.status == 404:
+                form.add_error(
+                    "household_no",
+                    "該当する世帯は見つかりませんでした。 / No household has this number.",
+                )
+            else:
+                apply_error(form, exc)
+        else:
+            return redirect(household_url(found.household_no, purpose))
+    _mark_invalid(form)
+    return render(
+        request,
+        "console/registry/household_search.html",
+        {"form": form, "errors": _errors(form), "purpose": purpose},
+        status=422 if form.errors else 200,
+    )
+
+
+@staff_required(Role.REGISTRY_CLERK)
+@require_http_methods(["GET"])
+def household(request: HttpRequest, household_no: str) -> HttpResponse:
+    """A household now or on ``?as_of=``: head, members with 続柄, and its event history.
+
+    Both reads go through ``kiban.registry.queries`` (audited; protected members hidden
+    unless the support-measure purpose is stated). A malformed date is shown next to the
+    date field and the current household is shown instead.
+    """
+    actor, m = _context(request)
+    purpose = _purpose(request)
+    form = AsOfForm(request.GET if "as_of" in request.GET else None)
+    as_of = form.cleaned_data["as_of"] if form.is_bound and form.is_valid() else None
+    hh = queries.get_household(
+        actor=actor, municipality=m, household_no=household_no, as_of=as_of, purpose=purpose
+    )
+    history = queries.household_history(
+        actor=actor, municipality=m, household=hh.household, purpose=purpose
+    )
+    names = _recorders([h.event for h in history])
+    events = []
+    for h in reversed(history):
+        row = _event_row(h.event, names)
+        row["persons"] = [
+            {
+                "name": p.full_name,
+                "protected": p.protected,
+                "url": person_url(p.resident_code, purpose if p.protected else ""),
+            }
+            for p in h.persons
+        ]
+        events.append(row)
+    head = hh.head
+    shown = head or (hh.members[0] if hh.members else None)
+    _mark_invalid(form)
+    return render(
+        request,
+        "console/registry/household.html",
+        {
+            "household": hh.household,
+            "as_of": as_of,
+            "as_of_label": format_wareki(as_of) if as_of else "",
+            "created_on": format_wareki(hh.household.created_on),
+            "head": head,
+            "head_url": person_url(
+                head.person.resident_code, purpose if head.person.protected else ""
+            )
+            if head is not None
+            else "",
+            "address_state": shown,
+            "members": [
+                {
+                    "state": s,
+                    "birth": format_wareki(s.person.birth_date),
+                    "url": person_url(
+                        s.person.resident_code, purpose if s.person.protected else ""
+                    ),
+                }
+                for s in hh.members
+            ],
+            "events": events,
+            "form": form,
+            "errors": _errors(form),
+            "purpose": purpose,
+            "current_url": household_url(hh.household.household_no, purpose),
+        },
+        status=422 if form.errors else 200,
     )

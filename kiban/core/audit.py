@@ -72,6 +72,24 @@ _CLAIM_SQL = (
 _SET_HASH_SQL = "UPDATE core_audithead SET last_hash = %s WHERE municipality_id = %s"
 assert AuditHead._meta.db_table == "core_audithead"  # the SQL above names the table
 
+# The entry is written with one plain INSERT: every domain audits inside its transactions,
+# and compiling the ORM insert cost more than running it. Values are prepared by the model
+# fields themselves (``get_db_prep_save``), exactly as the ORM would send them.
+_ENTRY_FIELDS = tuple(f for f in AuditEntry._meta.concrete_fields if not f.primary_key)
+_INSERT_SQL = (
+    f"INSERT INTO {AuditEntry._meta.db_table} "  # noqa: S608
+    f"({', '.join(f.column for f in _ENTRY_FIELDS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_ENTRY_FIELDS))}) RETURNING id"
+)
+# PostgreSQL runs both writes that follow the claim in one round trip (a data-modifying
+# WITH), so the head's row lock is held for one statement and the commit; SQLite, which
+# has no data-modifying WITH, sends them one after the other (it holds the database write
+# lock for the whole transaction anyway).
+_INSERT_AND_SET_HASH_SQL = (
+    "WITH head AS (UPDATE core_audithead SET last_hash = %s WHERE municipality_id = %s) "  # noqa: S608
+    + _INSERT_SQL
+)
+
 
 def _claim_seq(code: str) -> tuple[int, str]:
     """Lock ``code``'s chain head and take the next sequence number: (seq, previous hash)."""
@@ -85,6 +103,21 @@ def _claim_seq(code: str) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
+def _append(entry: AuditEntry, code: str) -> None:
+    """INSERT ``entry`` and make its hash the head's (the head is locked by the claim)."""
+    values = [f.get_db_prep_save(f.pre_save(entry, True), connection) for f in _ENTRY_FIELDS]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_INSERT_AND_SET_HASH_SQL, [entry.hash, code, *values])
+            entry.pk = cursor.fetchone()[0]
+        else:
+            cursor.execute(_INSERT_SQL, values)
+            entry.pk = cursor.fetchone()[0]
+            cursor.execute(_SET_HASH_SQL, [entry.hash, code])
+    entry._state.adding = False
+    entry._state.db = connection.alias
+
+
 def record(
     *,
     municipality: Municipality | str,
@@ -95,20 +128,25 @@ def record(
     purpose: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one entry to the municipality's chain, in the caller's transaction."""
+    """Append one entry to the municipality's chain, in the caller's transaction.
+
+    Call it last in the transaction where possible: from here to the commit the
+    municipality's chain head is locked, so concurrent appends wait for this commit.
+    """
     code = municipality if isinstance(municipality, str) else municipality.code
+    # Round-trip the details through JSON so the hash covers what the database stores.
+    clean_details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+    actor_fields = actor.audit_fields()
     # No savepoint inside the caller's transaction: if appending fails, the change it records
     # must not commit either. Alone, this is its own transaction.
     with transaction.atomic(savepoint=False):
         seq, prev_hash = _claim_seq(code)
-        # Round-trip the details through JSON so the hash covers what the database stores.
-        clean_details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
         at = timezone.now()
         fields = {
             "municipality": code,
             "seq": seq,
             "at": at,
-            **actor.audit_fields(),
+            **actor_fields,
             "action": action,
             "subject_type": subject_type,
             "subject_id": str(subject_id),
@@ -118,9 +156,8 @@ def record(
         }
         digest = entry_hash(**fields)
         fields.pop("municipality")
-        entry = AuditEntry.objects.create(municipality_id=code, hash=digest, **fields)
-        with connection.cursor() as cursor:
-            cursor.execute(_SET_HASH_SQL, [digest, code])
+        entry = AuditEntry(municipality_id=code, hash=digest, **fields)
+        _append(entry, code)
     return entry
 
 

@@ -29,6 +29,13 @@ def lookup_hash(value: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
+def lookup_hashes(values: list[str]) -> list[str]:
+    """:func:`lookup_hash` of many values (the key read once, one-shot C HMAC per value)."""
+    key = settings.LOOKUP_HASH_KEY.encode()
+    digest = hmac.digest
+    return [digest(key, v.encode(), "sha256").hex() for v in values]
+
+
 def mask_mynumber(value: str | None) -> str:
     if not value:
         return ""

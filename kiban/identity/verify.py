@@ -492,6 +492,7 @@ class VerifiedSignature:
     basic_info: BasicInfo | None
     signing_time: datetime | None
     payload_sha256: bytes
+    certificate_der: bytes  # DER of ``certificate`` (computed once, for fingerprints)
 
 
 _RSA_SIGNATURE_ALGOS = frozenset({"rsassa_pkcs1v15", "sha256_rsa"})
@@ -513,8 +514,8 @@ class _ParsedCms:
     signing_time: datetime | None
 
 
-def _single_attr(attrs: cms.CMSAttributes, name: str) -> Any:
-    found = [a for a in attrs if a["type"].native == name]
+def _single_attr(by_type: dict[str, list[cms.CMSAttribute]], name: str) -> Any:
+    found = by_type.get(name, [])
     if len(found) > 1 or (found and len(found[0]["values"]) != 1):
         raise _bad(f"属性 {name} が重複しています", f"duplicate {name} attribute")
     return found[0]["values"][0] if found else None
@@ -558,9 +559,12 @@ def _parse_cms(signature_der: bytes) -> _ParsedCms:
         attrs = signer_info["signed_attrs"]
         if not len(attrs):
             raise _bad("署名属性がありません", "signed attributes are missing")
-        content_type = _single_attr(attrs, "content_type")
-        digest = _single_attr(attrs, "message_digest")
-        signing_time = _single_attr(attrs, "signing_time")
+        by_type: dict[str, list[cms.CMSAttribute]] = {}
+        for attr in attrs:  # one pass: decoding each attribute type is the costly part
+            by_type.setdefault(attr["type"].native, []).append(attr)
+        content_type = _single_attr(by_type, "content_type")
+        digest = _single_attr(by_type, "message_digest")
+        signing_time = _single_attr(by_type, "signing_time")
         if content_type is None or content_type.native != encap["content_type"].native:
             raise _bad("content-type 属性が不正です", "content-type attribute mismatch")
         if digest is None:
@@ -618,7 +622,13 @@ def verify_detached_cms(
         raise CertificateUntrusted(
             "電子証明書の基本4情報が不正です。", "The certificate's basic information is malformed."
         ) from exc
-    return VerifiedSignature(cert, info, parsed.signing_time, payload_digest)
+    return VerifiedSignature(
+        cert,
+        info,
+        parsed.signing_time,
+        payload_digest,
+        cert.public_bytes(serialization.Encoding.DER),
+    )
 
 
 def verify_auth_signature(

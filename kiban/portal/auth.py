@@ -94,7 +94,11 @@ def resident_label(person: Person) -> str:
     """Display name of the resident from their current registry state."""
     from kiban.registry.models import OPEN_END
 
-    state = person.states.filter(valid_to=OPEN_END).order_by("-valid_from").first()
+    state = (
+        person.states.filter(municipality_id=person.municipality_id, valid_to=OPEN_END)
+        .order_by("-valid_from")
+        .first()
+    )
     return state.full_name if state is not None else person.resident_code
 
 

@@ -7,9 +7,9 @@ persons and events are allocated up front (the maximum id under SQLite's write l
 identity sequence on PostgreSQL) so that every row can reference its parent without a
 round trip.
 
-Synthetic cities are generated, encrypted and turned into rows in a forked producer process
-while this process writes the previous chunk (generation is Python, writing is the
-database's C code or server), so the two cores overlap. Large SQLite runs drop the plain
+Synthetic cities are generated, encrypted and turned into rows in two forked producer
+processes (alternate blocks of the city) while this process writes the previous block
+(generation is Python, writing is the database's C code or server), so the cores overlap. Large SQLite runs drop the plain
 indexes of the big tables and rebuild them once at the end, in the same transaction.
 
 What a loaded person looks like: one ``Person``, one ``RegistryEvent`` per 異動 in the
@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from kiban.core import audit
 from kiban.core.actors import Actor
-from kiban.core.crypto import encrypt, lookup_hash
+from kiban.core.crypto import encrypt, lookup_hashes
 from kiban.core.errors import Conflict
 from kiban.core.kana import search_key
 from kiban.core.models import Municipality, Role
@@ -143,9 +143,23 @@ def _key(text: str) -> str:
     return search_key(text)
 
 
+# Readings whose first character starts a fresh unit for every rule of ``search_key``: a
+# full-size katakana letter (not a small kana, a prolonged-sound or iteration mark, a sound
+# mark or a space), so nothing in the family reading before it can change its key.
+_FRESH_START = frozenset(chr(cp) for cp in range(0x30A1, 0x30F5)) - set("ァィゥェォッャュョヮ")
+
+
 def name_keys(family_kana: str, given_kana: str) -> tuple[str, str]:
-    """``(name_key, given_key)`` for PersonState: search keys of family+given and of given."""
-    return _key(family_kana + given_kana), _key(given_kana)
+    """``(name_key, given_key)`` for PersonState: search keys of family+given and of given.
+
+    When the given reading starts afresh the key of the whole is the keys of the two parts
+    joined, and each part's key is cached (a city has a few thousand distinct readings of
+    each, but millions of distinct pairs).
+    """
+    given_key = _key(given_kana)
+    if given_kana[:1] in _FRESH_START:
+        return _key(family_kana) + given_key, given_key
+    return _key(family_kana + given_kana), given_key
 
 
 def town_label(town: Town) -> str:
@@ -173,10 +187,11 @@ def specs_from_synth(
     town: Town = household.town
     if towns_by_label is None:
         towns_by_label = {town_label(t): t for t in towns_for(household.lg_code)}
+    label = town_label(town)
     current = (
         town.postcode,
         town.machiaza_id,
-        town_label(town),
+        label,
         household.street_address,
         household.building,
     )
@@ -208,7 +223,7 @@ def specs_from_synth(
         (p, False) for p in household.former_members
     ]:
         japanese = p.nationality == "JP"
-        honseki = f"{town_label(town)}{household.street_address}" if japanese else ""
+        honseki = f"{label}{household.street_address}" if japanese else ""
         events = [
             EventSpec(e.kind, e.event_date, e.reported_date, {"place": e.place} if e.place else {})
             for e in p.events
@@ -425,15 +440,15 @@ class _Ids:
     """Primary keys for rows that other rows point at, allocated before insertion.
 
     SQLite: counting up from the table's maximum id, read once inside the run's transaction,
-    which holds SQLite's write lock throughout. PostgreSQL: ``nextval`` of the identity
-    sequence on a separate autocommit connection (sequences are not transactional), which
-    also works from the producer process.
+    which holds SQLite's write lock throughout; the counter is shared memory, so forked
+    producer processes draw from it too. PostgreSQL: ``nextval`` of the identity sequence on
+    a separate autocommit connection (sequences are not transactional), one per process.
     """
 
-    def __init__(self, table: str, *, first: int | None = None, side: Any = None) -> None:
+    def __init__(self, table: str, *, counter: Any = None, side: Any = None) -> None:
         self.table = table
         self.side = side
-        self.next = first or 1
+        self.counter = counter
 
     def take(self, n: int) -> list[int]:
         if n == 0:
@@ -444,8 +459,9 @@ class _Ids:
                 [self.table, n],
             ).fetchall()
             return [int(r[0]) for r in rows]
-        first = self.next
-        self.next += n
+        with self.counter.get_lock():
+            first = self.counter.value
+            self.counter.value = first + n
         return list(range(first, first + n))
 
 
@@ -454,30 +470,31 @@ _ID_TABLES = ("registry_household", "registry_person", "registry_registryevent")
 
 @dataclass
 class _Setup:
-    """What building rows needs from the main process (picklable, no connection)."""
+    """What building rows needs from the main process (no connection; inherited by forked
+    producers)."""
 
     code: str
     recorded_by: str
     now: Any  # datetime on PostgreSQL, its SQLite text form elsewhere
     postgres: bool
-    first_ids: dict[str, int]  # SQLite only
+    counters: dict[str, Any]  # SQLite only: shared next-id counters (multiprocessing.Value)
     connection_params: dict[str, Any] | None  # PostgreSQL only
 
 
 def _setup(municipality: Municipality, actor: Actor, cursor: Any) -> _Setup:
     postgres = connection.vendor == "postgresql"
     now = timezone.now()
-    first_ids: dict[str, int] = {}
+    counters: dict[str, Any] = {}
     if not postgres:
         for table in _ID_TABLES:
             cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
-            first_ids[table] = int(cursor.fetchone()[0]) + 1
+            counters[table] = multiprocessing.Value("q", int(cursor.fetchone()[0]) + 1)
     return _Setup(
         code=municipality.code,
         recorded_by=actor.id[:64],
         now=now if postgres else connection.ops.adapt_datetimefield_value(now),
         postgres=postgres,
-        first_ids=first_ids,
+        counters=counters,
         connection_params=connection.get_connection_params() if postgres else None,
     )
 
@@ -494,7 +511,7 @@ class _Builder:
             # main process's connection).
             self.side = connection.get_new_connection(dict(setup.connection_params))
             self.side.autocommit = True
-        self.ids = {t: _Ids(t, first=setup.first_ids.get(t), side=self.side) for t in _ID_TABLES}
+        self.ids = {t: _Ids(t, counter=setup.counters.get(t), side=self.side) for t in _ID_TABLES}
         self.true: Any = True if setup.postgres else 1
         self.false: Any = False if setup.postgres else 0
 
@@ -515,12 +532,13 @@ class _Builder:
         event_rows: list[tuple[Any, ...]] = []
         state_rows: list[tuple[Any, ...]] = []
         pi = ei = 0
-        dumps = json.dumps
+        iso = _ISO
+        details_json = _details_json
         numbers = [p.mynumber for p in persons if p.mynumber]
         tokens = iter(encrypt_many(numbers))
-        hashes = iter([lookup_hash(n) for n in numbers])
+        hashes = iter(lookup_hashes(numbers))
         for h, h_id in zip(chunk, h_ids, strict=True):
-            households.append((h_id, code, h.household_no, _iso(h.created_on)))
+            households.append((h_id, code, h.household_no, iso[h.created_on]))
             for p in h.persons:
                 p_id = p_ids[pi]
                 pi += 1
@@ -533,7 +551,7 @@ class _Builder:
                         p.resident_code,
                         enc,
                         digest,
-                        _iso(p.birth_date),
+                        iso[p.birth_date],
                         p.sex,
                         p.nationality,
                         t if p.protected else f,
@@ -549,12 +567,12 @@ class _Builder:
                             e.kind,
                             p_id,
                             h_id,
-                            _iso(e.event_date),
-                            _iso(e.reported_date),
+                            iso[e.event_date],
+                            iso[e.reported_date],
                             now,
                             by,
                             e.reason,
-                            dumps(e.details),
+                            details_json(e.details),
                         )
                     )
                     ei += 1
@@ -564,8 +582,8 @@ class _Builder:
                         (
                             code,
                             p_id,
-                            _iso(s.valid_from),
-                            _iso(s.valid_to),
+                            iso[s.valid_from],
+                            iso[s.valid_to],
                             s.status,
                             h_id,
                             s.relationship,
@@ -593,8 +611,29 @@ class _Builder:
         ]
 
 
-def _iso(d: date) -> str:
-    return d.isoformat()
+class _IsoDates(dict[date, str]):
+    """``date → "YYYY-MM-DD"``, each distinct date formatted once (a city has ~40k)."""
+
+    def __missing__(self, day: date) -> str:
+        text = self[day] = day.isoformat()
+        return text
+
+
+_ISO = _IsoDates()
+
+
+def _details_json(details: dict[str, Any]) -> str:
+    """The event's JSON details: ``{}`` for most, one cached text per distinct place."""
+    if not details:
+        return "{}"
+    if len(details) == 1 and "place" in details:
+        return _place_json(details["place"])
+    return json.dumps(details)
+
+
+@lru_cache(maxsize=100_000)
+def _place_json(place: str) -> str:
+    return json.dumps({"place": place})
 
 
 def _chunks(
@@ -628,7 +667,7 @@ def _batches_in_process(
         builder.close()
 
 
-# --- a producer process for synthetic cities ------------------------------------------------
+# --- producer processes for synthetic cities ------------------------------------------------
 
 
 @dataclass
@@ -639,44 +678,100 @@ class _SynthJob:
     as_of: date
 
 
-def _produce(setup: _Setup, job: _SynthJob, chunk_persons: int, out: Any) -> None:
-    """Producer process: generate, build rows, send batches; None ends, a str is an error."""
+PRODUCERS = 2  # processes building rows while this one writes (2 cores: they share with it)
+PARALLEL_FROM = 50_000  # below this many residents one process does everything
+
+
+def _block_rows(
+    builder: _Builder, job: _SynthJob, by_label: dict[str, Town], block: int, remaining: int
+) -> tuple[Batch, int, int]:
+    """Rows of one block of the city; ``(batch, residents in the full block, shown)``.
+
+    ``remaining`` (the residents still to write) trims the block when it is the last.
+    """
+    from kiban.registry.synth import city_block, trim_block
+
+    households = city_block(job.lg_code, job.seed, job.as_of, block)
+    full = sum(len(h.members) for h in households)
+    households = trim_block(households, remaining)
+    shown = min(full, remaining)
+    return builder.build([specs_from_synth(h, by_label) for h in households]), full, shown
+
+
+def _produce(setup: _Setup, job: _SynthJob, first: int, step: int, out: Any) -> None:
+    """Producer process: blocks first, first+step, ... as ``(block, full, batch)`` until
+    killed; an error is sent as a str. Blocks are built whole: the writer trims the last."""
     try:
-        specs = _synth_specs(job.lg_code, job.residents, job.seed, job.as_of)
-        for batch in _batches_in_process(setup, specs, chunk_persons, True):
-            out.put(batch)
-        out.put(None)
+        builder = _Builder(setup)
+        by_label = {town_label(t): t for t in towns_for(job.lg_code)}
+        block = first
+        while True:
+            batch, full, _ = _block_rows(builder, job, by_label, block, job.residents)
+            out.put((block, full, batch))
+            block += step
     except BaseException as e:  # reported to, and raised in, the main process
         out.put(f"{type(e).__name__}: {e}")
 
 
-def _batches_from_producer(
-    setup: _Setup, job: _SynthJob, chunk_persons: int
+def _batches_from_producers(
+    setup: _Setup, job: _SynthJob, producers: int = PRODUCERS
 ) -> Iterator[tuple[Batch, int]]:
-    """Batches built in a forked process while this one writes the previous batch.
+    """Batches built in forked processes while this one writes the previous batch.
 
     Generating, encrypting and building rows is Python work; writing is the database's
-    work. On two cores they overlap. The producer touches no connection of this process.
+    work. Producer ``k`` makes blocks k, k+n, k+2n, ... of the city (blocks are independent),
+    and this process takes them in block order, so the rows are those of
+    :func:`generate_city`. The block that reaches the count is rebuilt here, trimmed; the
+    producers are then stopped (rows they built beyond it are never written: at most a few
+    unused ids). Producers touch no connection of this process.
     """
+    from kiban.registry.synth import warm_up
+
+    warm_up(job.lg_code)  # one-time tables, computed once here rather than in each producer
     context = multiprocessing.get_context("fork")
-    out = context.Queue(maxsize=2)
-    worker = context.Process(
-        target=_produce, args=(setup, job, chunk_persons, out), name="kiban-bulk-producer"
-    )
-    worker.start()
+    queues = [context.Queue(maxsize=2) for _ in range(producers)]
+    workers = [
+        context.Process(
+            target=_produce,
+            args=(setup, job, k, producers, queues[k]),
+            name=f"kiban-bulk-producer-{k}",
+            daemon=True,
+        )
+        for k in range(producers)
+    ]
+    for worker in workers:
+        worker.start()
+    remaining = job.residents
+    block = 0
     try:
-        while True:
-            item = out.get()
-            if item is None:
-                break
+        while remaining > 0:
+            item = queues[block % producers].get()
             if isinstance(item, str):
                 raise RuntimeError(f"synthetic data producer failed: {item}")
-            yield item
-        worker.join()
+            got, full, batch = item
+            assert got == block, (got, block)
+            if full >= remaining:
+                break
+            remaining -= full
+            yield batch, full
+            block += 1
+        if remaining > 0:
+            # The last block: only its first households, the last one trimmed.
+            builder = _Builder(setup)
+            try:
+                by_label = {town_label(t): t for t in towns_for(job.lg_code)}
+                batch, _, shown = _block_rows(builder, job, by_label, block, remaining)
+            finally:
+                builder.close()
+            yield batch, shown
     finally:
-        if worker.is_alive():
-            worker.terminate()
+        for worker in workers:
+            worker.kill()
+        for worker in workers:
             worker.join()
+        for q in queues:
+            q.cancel_join_thread()
+            q.close()
 
 
 # Below this many persons, or when the tables already hold more rows than the run adds,
@@ -713,12 +808,23 @@ def _drop_indexes_for_bulk(cursor: Any, expected_persons: int) -> list[str]:
 
 def _tune_connection(cursor: Any) -> None:
     if connection.vendor == "sqlite":
-        # A larger page cache keeps the indexes being appended to in memory.
-        cursor.execute("PRAGMA cache_size = -262144")
+        # A larger page cache keeps the indexes being appended to in memory (and spills
+        # less of the run's dirty pages to the WAL before commit); index rebuilds at the
+        # end sort with a helper thread on the second core.
+        cursor.execute("PRAGMA cache_size = -1048576")
+        cursor.execute("PRAGMA threads = 2")
     elif connection.vendor == "postgresql":
         # Foreign keys are checked when each statement ends rather than all at commit, so
         # the deferred-trigger queue does not grow with the size of the run.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def _untune_connection() -> None:
+    """Back to the defaults for whatever this (reused) connection serves next."""
+    if connection.vendor == "sqlite" and connection.connection is not None:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size = -2000")
+            cursor.execute("PRAGMA threads = 0")
 
 
 def load(
@@ -743,13 +849,51 @@ def load(
     ``expected_persons`` (a hint) lets a large run on SQLite rebuild indexes once at the end.
     """
     counts = {"households": 0, "persons": 0, "events": 0, "states": 0}
+    try:
+        return _load(
+            municipality=municipality,
+            actor=actor,
+            households=households,
+            action=action,
+            details=details,
+            progress=progress,
+            chunk_persons=chunk_persons,
+            progress_current_only=progress_current_only,
+            expected_persons=expected_persons,
+            synth=_synth,
+            counts=counts,
+        )
+    finally:
+        if not connection.in_atomic_block:
+            _untune_connection()
+
+
+def _load(
+    *,
+    municipality: Municipality,
+    actor: Actor,
+    households: Iterable[HouseholdSpec] | None,
+    action: str,
+    details: dict[str, Any] | None,
+    progress: Progress | None,
+    chunk_persons: int,
+    progress_current_only: bool,
+    expected_persons: int,
+    synth: _SynthJob | None,
+    counts: dict[str, int],
+) -> LoadResult:
+    _synth = synth
     with transaction.atomic(), connection.cursor() as cursor:
         _tune_connection(cursor)
         setup = _setup(municipality, actor, cursor)
         recreate = _drop_indexes_for_bulk(cursor, expected_persons)
         writer = _Writer(cursor)
-        if _synth is not None and "fork" in multiprocessing.get_all_start_methods():
-            batches = _batches_from_producer(setup, _synth, chunk_persons)
+        if (
+            _synth is not None
+            and _synth.residents >= PARALLEL_FROM
+            and "fork" in multiprocessing.get_all_start_methods()
+        ):
+            batches = _batches_from_producers(setup, _synth)
         else:
             if _synth is not None:
                 households = _synth_specs(

@@ -25,8 +25,10 @@ from kiban.core.actors import Actor
 from kiban.core.crypto import decrypt
 from kiban.core.errors import Forbidden, NotFound, ValidationFailed
 from kiban.core.models import Municipality, Role
+from kiban.core.pdflayout import BREAK, fit_lines, fit_size
 from kiban.core.wareki import format_wareki
 from kiban.registry import signing
+from kiban.registry.addresses import full_address
 from kiban.registry.models import (
     CertificateIssue,
     EventKind,
@@ -75,8 +77,8 @@ class _Document:
     title: str
     issue_no: str
     issued_on: date
-    address: str
-    head_name: str
+    address: str  # full: 都道府県 + 市区町村 + 町字 + 番地以下 (+ 方書)
+    head_name: str  # printed only when 世帯主の氏名と続柄 was requested; else ""
     honseki: str
     lines: list[_Line]
     municipality_name: str
@@ -194,6 +196,9 @@ def issue_certificate(
 ) -> IssuedCertificate:
     """Issue a signed 住民票の写し for one resident (個人票) or the household (世帯連記式).
 
+    ``include_relationship`` is the request's 「世帯主の氏名と続柄」: it prints the head of
+    household's name and each person's 続柄; without it neither is printed.
+
     Needs the registry clerk role (or the resident asking for their own record). My Number
     is printed only with ``include_mynumber`` and a stated ``purpose``. A person under a
     support measure (支援措置), or a household with one, is refused to anyone but the
@@ -272,8 +277,17 @@ def issue_certificate(
             title="住民票の写し（世帯全員）" if household else "住民票の写し",
             issue_no=issue_no,
             issued_on=day,
-            address=state.address,
-            head_name=head.full_name if head else "",
+            address=full_address(
+                state.town_name,
+                state.address_detail,
+                state.building,
+                lg_code=municipality.code,
+                prefecture=municipality.prefecture,
+                municipality_name=municipality.name,
+                town_code=state.town_code,
+                postcode=state.postcode,
+            ),
+            head_name=head.full_name if head and include_relationship else "",
             honseki=state.honseki,
             lines=lines,
             municipality_name=f"{municipality.prefecture}{municipality.name}",
@@ -344,10 +358,22 @@ def render_pdf(doc: _Document) -> bytes:
     def text(x: float, y: float, value: str, size: float, limit: float | None = None) -> None:
         """Draw at ``size``, shrunk (down to 6 pt) so it fits before ``limit`` / the margin."""
         room = (limit if limit is not None else right) - x
-        while size > 6 and c.stringWidth(value, font, size) > room:
-            size -= 0.5
-        c.setFont(font, size)
+        c.setFont(font, fit_size(value, font, size, room))
         c.drawString(x, y, value)
+
+    def labelled(x: float, y: float, label: str, value: str, size: float) -> float:
+        """``label`` then ``value`` within the margins: shrunk, else wrapped with the
+        continuation under the value; returns the next line's y."""
+        room = right - x - c.stringWidth(label, font, size)
+        fitted, rows = fit_lines(value, font, size, room, minimum=7, single_minimum=8)
+        c.setFont(font, fitted)
+        c.drawString(x, y, label)
+        indent = x + c.stringWidth(label, font, fitted)
+        for i, row in enumerate(rows):
+            if i:
+                y -= fitted * 1.4
+            c.drawString(indent, y, row)
+        return y - 6 * mm
 
     def header() -> float:
         c.setFont(font, 9)
@@ -355,14 +381,13 @@ def render_pdf(doc: _Document) -> bytes:
         c.setFont(font, 18)
         c.drawCentredString(width / 2, height - 26 * mm, doc.title)
         y = height - 40 * mm
-        text(left, y, f"住所　{doc.address}", 10)
-        y -= 6 * mm
+        # A long address wraps preferably after the space before the 方書.
+        y = labelled(left, y, "住所　", doc.address.replace("\u3000", "\u3000" + BREAK), 10)
         if doc.head_name:
             text(left, y, f"世帯主　{doc.head_name}", 10)
             y -= 6 * mm
         if doc.include_honseki:
-            text(left, y, f"本籍　{doc.honseki}", 10)
-            y -= 6 * mm
+            y = labelled(left, y, "本籍　", doc.honseki, 10)
         c.line(left, y, right, y)
         return y - 6 * mm
 
@@ -396,11 +421,12 @@ def render_pdf(doc: _Document) -> bytes:
     c.drawString(left, y, format_wareki(doc.issued_on))
     c.setFont(font, 13)
     c.drawRightString(right, y - 8 * mm, doc.letterhead)
-    c.setFont(font, 7)
-    c.drawString(
+    text(
         left,
         14 * mm,
-        "この証明書には発行団体の電子署名があります。`kiban registry verify-certificate` で検証できます。",
+        "この証明書には発行団体の電子署名があります。"
+        "「kiban registry verify-certificate」で検証できます。",
+        7,
     )
     c.showPage()
     c.save()

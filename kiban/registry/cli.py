@@ -150,7 +150,12 @@ def certificate(
     household: Annotated[
         bool, typer.Option("--household", help="All household members (世帯連記式).")
     ] = False,
-    relationship: Annotated[bool, typer.Option("--relationship", help="Print 続柄.")] = False,
+    relationship: Annotated[
+        bool,
+        typer.Option(
+            "--relationship", help="Print 世帯主の氏名と続柄 (head of household and relationships)."
+        ),
+    ] = False,
     honseki: Annotated[bool, typer.Option("--honseki", help="Print 本籍.")] = False,
     mynumber: Annotated[
         bool, typer.Option("--mynumber", help="Print My Number (needs --purpose).")

@@ -86,7 +86,11 @@ class Person(models.Model):
                 fields=["municipality", "resident_code"], name="person_unique_resident_code"
             )
         ]
-        indexes = [models.Index(fields=["municipality", "mynumber_hash"])]
+        indexes = [
+            models.Index(fields=["municipality", "mynumber_hash"]),
+            # Signed-application intake finds the signer among residents born that day.
+            models.Index(fields=["municipality", "birth_date", "sex"], name="person_birth"),
+        ]
 
     def __str__(self) -> str:
         return self.resident_code

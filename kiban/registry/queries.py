@@ -17,11 +17,12 @@ access log shows it.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Concat
 
@@ -45,13 +46,18 @@ KEY_END = "\uffff"  # greater than any character a search key holds
 
 __all__ = [
     "PROTECTED_PURPOSE",
+    "EventPerson",
     "HouseholdAsOf",
+    "HouseholdEvent",
     "HouseholdRecord",
     "MemberAsOf",
     "PersonRecord",
     "can_see_protected",
+    "find_household",
     "get_household",
     "get_person",
+    "household_events",
+    "household_history",
     "households_as_of",
     "person_state_as_of",
     "read_person_as_of",
@@ -102,41 +108,63 @@ def households_as_of(municipality: Municipality | str, d: date) -> dict[int, Hou
         snapshot_as_of(municipality, d)
         .filter(household__isnull=False)
         .values_list(
-            "household_id",
-            "household__household_no",
+            # MemberAsOf's fields first, in order, so that a member is a slice of the row.
             "person_id",
             "person__resident_code",
             "person__birth_date",
             "person__sex",
             "relationship",
             "is_head",
+            "household_id",
+            "household__household_no",
         )
         .order_by()
     )
     sql, params = qs.query.sql_with_params()
     result: dict[int, HouseholdAsOf] = {}
     make_member = tuple.__new__
+    native_bool = connection.vendor == "postgresql"
     # Millions of new objects would set off the cyclic garbage collector again and again
     # (each pass walking the whole growing heap); none of them can form a cycle.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        with connection.cursor() as cur:
-            cur.execute(sql, params)
-            while rows := cur.fetchmany(50_000):
-                for row in rows:
-                    hid = row[0]
-                    hh = result.get(hid)
-                    if hh is None:
-                        hh = result[hid] = HouseholdAsOf(hid, row[1])
-                    member = make_member(MemberAsOf, (*row[2:7], bool(row[7])))
-                    hh.members.append(member)
-                    if member.is_head:
-                        hh.head = member
+        for rows in _row_batches(sql, params):
+            for row in rows:
+                hid = row[6]
+                hh = result.get(hid)
+                if hh is None:
+                    hh = result[hid] = HouseholdAsOf(hid, row[7])
+                if native_bool:
+                    member = make_member(MemberAsOf, row[:6])
+                else:  # SQLite gives 0/1
+                    member = make_member(MemberAsOf, (*row[:5], bool(row[5])))
+                hh.members.append(member)
+                if member.is_head:
+                    hh.head = member
     finally:
         if gc_was_enabled:
             gc.enable()
     return result
+
+
+_BATCH_ROWS = 50_000
+
+
+def _row_batches(sql: str, params: Sequence[Any]) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of a big read-only query in batches of plain tuples.
+
+    On PostgreSQL the query gets room for its hash joins over a city's persons and
+    households to stay in memory (a join that spills to disk is several times slower) and
+    skips JIT compilation, for this transaction only.
+    """
+    with transaction.atomic(), connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SET LOCAL work_mem = '256MB'")
+            cur.execute("SET LOCAL jit = off")
+        cur.execute(sql, params)
+        while rows := cur.fetchmany(_BATCH_ROWS):
+            yield rows
 
 
 def person_state_as_of(person: Person, d: date) -> PersonState | None:
@@ -354,11 +382,20 @@ def _masked(person: Person) -> str:
 
 
 def person_events(person: Person) -> QuerySet[RegistryEvent]:
-    """Every event that concerns ``person``, oldest first."""
+    """Every event that concerns ``person``, oldest first.
+
+    Two index look-ups, not a join: the events that opened one of the person's states
+    (``state_person``), then those events or the ones naming the person. A join through
+    the states would make the database scan the whole municipality's events.
+    """
+    opened = list(
+        PersonState.objects.filter(
+            municipality_id=person.municipality_id, person=person, event__isnull=False
+        ).values_list("event_id", flat=True)
+    )
     return (
         RegistryEvent.objects.filter(municipality_id=person.municipality_id)
-        .filter(Q(person=person) | Q(personstate__person=person))
-        .distinct()
+        .filter(Q(person=person) | Q(pk__in=opened))
         .order_by("event_date", "recorded_at", "id")
     )
 
@@ -512,3 +549,157 @@ def get_household(
                 via="household",
             )
     return HouseholdRecord(household=household, as_of=as_of, members=members)
+
+
+def find_household(
+    *, actor: Actor, municipality: Municipality, household_no: str, purpose: str = ""
+) -> Household:
+    """The household with 世帯番号 ``household_no`` (full-width digits accepted; audited).
+
+    The look-up is audited with the number searched for, like a person search; reading
+    the household's members is a separate ``get_household`` call.
+    """
+    actor.require(municipality, Role.REGISTRY_CLERK)
+    number = normalize_digits(household_no.strip())
+    if not number:
+        raise ValidationFailed(
+            "世帯番号を入力してください。",
+            "Enter the household number.",
+            details={"field": "household_no"},
+        )
+    if len(number) > 16:
+        raise ValidationFailed(
+            "世帯番号は16文字以内です。",
+            "The household number is at most 16 characters.",
+            details={"field": "household_no"},
+        )
+    household = Household.objects.filter(municipality=municipality, household_no=number).first()
+    audit.record(
+        municipality=municipality,
+        actor=actor,
+        action="registry.household.search",
+        subject_type="registry",
+        purpose=purpose,
+        details={"household_no": number, "found": household is not None},
+    )
+    if household is None:
+        raise NotFound("世帯", "household")
+    return household
+
+
+def household_events(household: Household) -> list[RegistryEvent]:
+    """Every event that changed who belonged to ``household`` or their record while they did.
+
+    That is each event that opened a state in the household (move in, birth, join, name
+    change of a member, ...) and each event that closed one (move out, death, leaving for
+    another household), oldest first. Not audited: callers read the household through
+    ``get_household`` first. A person's states form one chain ordered by start date (ties
+    in creation order), so the event that closed a state is the event of the next one.
+    """
+    ever_members = PersonState.objects.filter(
+        municipality_id=household.municipality_id, household=household
+    ).values("person_id")
+    chains = (
+        PersonState.objects.filter(
+            municipality_id=household.municipality_id, person_id__in=ever_members
+        )
+        .order_by("person_id", "valid_from", "id")
+        .values_list("person_id", "household_id", "event_id")
+    )
+    event_ids: set[int] = set()
+    previous: tuple[int, int | None] | None = None
+    for person_id, household_id, event_id in chains:
+        closes_membership = (
+            previous is not None and previous[0] == person_id and previous[1] == household.pk
+        )
+        if event_id is not None and (household_id == household.pk or closes_membership):
+            event_ids.add(event_id)
+        previous = (person_id, household_id)
+    return list(
+        RegistryEvent.objects.filter(municipality_id=household.municipality_id)
+        .filter(Q(pk__in=event_ids) | Q(household=household))
+        .order_by("event_date", "recorded_at", "id")
+    )
+
+
+class EventPerson(NamedTuple):
+    """A person an event concerns, as the household history shows them."""
+
+    resident_code: str
+    full_name: str
+    protected: bool
+
+
+@dataclass
+class HouseholdEvent:
+    event: RegistryEvent
+    persons: list[EventPerson]
+
+
+def household_history(
+    *, actor: Actor, municipality: Municipality, household: Household, purpose: str = ""
+) -> list[HouseholdEvent]:
+    """The household's events (``household_events``) with the persons each one concerns.
+
+    Read it after ``get_household``, which audits the read. Protected persons are left
+    out of each event unless ``can_see_protected(actor, purpose)``, and an event that
+    concerns only protected persons is left out entirely, so the history says nothing
+    the member list would not. Each protected person shown is audited as an access.
+    """
+    actor.require(municipality, Role.REGISTRY_CLERK)
+    if household.municipality_id != municipality.code:
+        raise NotFound("世帯", "household")
+    events = household_events(household)
+    codes_of: dict[int, list[str]] = {}
+    person_codes = dict(
+        Person.objects.filter(
+            municipality=municipality, pk__in={e.person_id for e in events if e.person_id}
+        ).values_list("pk", "resident_code")
+    )
+    for e in events:
+        codes = [str(c) for c in (e.details or {}).get("resident_codes", [])]
+        if not codes and e.person_id in person_codes:
+            codes = [person_codes[e.person_id]]
+        codes_of[e.pk] = codes
+    wanted = {c for codes in codes_of.values() for c in codes}
+    persons = {
+        p.resident_code: p
+        for p in Person.objects.filter(municipality=municipality, resident_code__in=wanted)
+    }
+    names: dict[int, str] = {}
+    for s in (
+        PersonState.objects.filter(
+            municipality=municipality, person_id__in=[p.pk for p in persons.values()]
+        )
+        .order_by("person_id", "valid_from", "id")
+        .only("person_id", "family_name", "given_name")
+    ):
+        names[s.person_id] = s.full_name  # the latest name wins
+    authorised = can_see_protected(actor, purpose)
+    shown_protected: dict[int, Person] = {}
+    result: list[HouseholdEvent] = []
+    for e in events:
+        concerned = [persons[c] for c in codes_of[e.pk] if c in persons]
+        visible = [p for p in concerned if authorised or not p.protected]
+        if concerned and not visible:
+            continue
+        for p in visible:
+            if p.protected:
+                shown_protected[p.pk] = p
+        result.append(
+            HouseholdEvent(
+                event=e,
+                persons=[
+                    EventPerson(p.resident_code, names.get(p.pk, ""), p.protected) for p in visible
+                ],
+            )
+        )
+    for p in shown_protected.values():
+        _audit_protected_access(
+            municipality=municipality,
+            actor=actor,
+            person=p,
+            purpose=purpose,
+            via="household_history",
+        )
+    return result

@@ -53,7 +53,10 @@ __all__ = [
     "SynthEvent",
     "SynthHousehold",
     "SynthPerson",
+    "city_block",
     "generate_city",
+    "trim_block",
+    "warm_up",
 ]
 
 EventKind = Literal["birth", "move_in", "move_within", "death", "move_out"]
@@ -488,15 +491,43 @@ def _generate(lg_code: str, residents: int, seed: int, as_of: date) -> Iterator[
     remaining = residents
     block = 0
     while remaining > 0:
-        for household in _block(lg_code, seed, as_of, block):
-            members = household.members
-            if len(members) >= remaining:
-                del members[remaining:]
-                yield household
-                return
-            remaining -= len(members)
-            yield household
+        households = _block(lg_code, seed, as_of, block)
+        yield from trim_block(households, remaining)
+        remaining -= sum(len(h.members) for h in households)
         block += 1
+
+
+def city_block(lg_code: str, seed: int, as_of: date, block: int) -> list[SynthHousehold]:
+    """Block ``block`` (0-based) of :func:`generate_city`'s households, before trimming.
+
+    ``generate_city`` is these blocks in order, cut by :func:`trim_block` where the count is
+    reached; blocks depend only on their arguments, so separate processes can make them.
+    """
+    municipality_name(lg_code)
+    return _block(lg_code, seed, as_of, block)
+
+
+def warm_up(lg_code: str) -> None:
+    """Compute the one-time tables (age calibration, towns) now, e.g. before forking."""
+    _calibrated_tables()
+    towns_for(lg_code)
+
+
+def trim_block(households: list[SynthHousehold], remaining: int) -> list[SynthHousehold]:
+    """The households of a block that hold the next ``remaining`` residents (in place).
+
+    The whole block when it holds no more than that; otherwise its first households, the
+    last of them with its last current members dropped so that exactly ``remaining`` are
+    left.
+    """
+    for i, household in enumerate(households):
+        members = household.members
+        if len(members) >= remaining:
+            del members[remaining:]
+            del households[i + 1 :]
+            return households
+        remaining -= len(members)
+    return households
 
 
 def _block(lg_code: str, seed: int, as_of: date, block: int) -> list[SynthHousehold]:

@@ -8,6 +8,8 @@ from itertools import pairwise
 
 import pytest
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiban.core.actors import operator_actor
 from kiban.core.crypto import decrypt, lookup_hash
@@ -130,6 +132,62 @@ def test_generation_is_deterministic_for_a_seed() -> None:
     assert codes(3) != codes(4)
 
 
+def _loaded(m: object) -> list[tuple[object, ...]]:
+    """Everything generated about each person, without database ids."""
+    return sorted(
+        (
+            s.person.resident_code,
+            s.person.mynumber_hash,
+            s.household.household_no,
+            s.valid_from,
+            s.valid_to,
+            s.status,
+            s.relationship,
+            s.is_head,
+            s.name_key,
+            s.town_code,
+            s.address_detail,
+            s.event.kind if s.event else None,
+        )
+        for s in PersonState.objects.filter(municipality=m).select_related(
+            "person", "household", "event"
+        )
+    )
+
+
+def test_parallel_producers_load_exactly_what_one_process_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 12,000 residents span two blocks of the city: the first built by a forked producer,
+    # the last rebuilt and trimmed by the writer. The result must equal the in-process run.
+    m = municipality()
+    residents = 12_000
+    monkeypatch.setattr(bulk, "PARALLEL_FROM", 10**9)
+    bulk.generate(actor=operator_actor("t"), municipality=m, residents=residents, as_of=AS_OF)
+    one_process = _loaded(m)
+    PersonState.objects.filter(municipality=m).delete()
+    RegistryEvent.objects.filter(municipality=m).delete()
+    Person.objects.filter(municipality=m).delete()
+    Household.objects.filter(municipality=m).delete()
+
+    shown: list[int] = []
+    monkeypatch.setattr(bulk, "PARALLEL_FROM", 0)
+    result = bulk.generate(
+        actor=operator_actor("t"),
+        municipality=m,
+        residents=residents,
+        as_of=AS_OF,
+        progress=shown.append,
+    )
+    assert len(shown) == 2 and sum(shown) == residents  # two blocks, the bar ends at N
+    assert result.states == len(one_process)
+    assert _loaded(m) == one_process
+    current = PersonState.objects.filter(
+        municipality=m, valid_from__lte=AS_OF, valid_to__gt=AS_OF, status=Status.RESIDENT
+    )
+    assert current.count() == residents
+
+
 def test_refuses_a_municipality_that_already_has_residents() -> None:
     _generate(20)
     with pytest.raises(Conflict):
@@ -213,3 +271,20 @@ def test_demo_seed_generates_once_with_a_fixed_seed() -> None:
         for p in h.members + h.former_members
     }
     assert codes == expected
+
+
+_READING_CHARS = "アイウエオカガキサシスタチツテナハバパマヤユヨラワヲンヴァィゥェォッャュョヮヵヶヽヾー－・ 　゛゜ﾞﾟｶﾞﾊﾟあいがabß1"
+
+
+@pytest.mark.django_db(False)
+@settings(max_examples=3000, deadline=None)
+@given(
+    family=st.text(alphabet=_READING_CHARS, max_size=6),
+    given_=st.text(alphabet=_READING_CHARS, max_size=6),
+)
+def test_name_keys_equal_the_search_key_of_the_joined_reading(family: str, given_: str) -> None:
+    # The cached fast path (key of each part, joined) must agree with the key of the whole
+    # reading for any pair, including small kana, marks and separators at the seam.
+    from kiban.core.kana import search_key
+
+    assert bulk.name_keys(family, given_) == (search_key(family + given_), search_key(given_))
