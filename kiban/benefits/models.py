@@ -63,20 +63,34 @@ class EntitlementStatus(models.TextChoices):
 class Entitlement(models.Model):
     """What one person or household is owed under a program (the 受給権)."""
 
-    # No database FK on the tenant column of the two bulk tables: the program (and the
-    # batch) FKs already pin the municipality, and PostgreSQL checks each FK per row with a
-    # trigger, which at 1.8 million rows costs more than the insert itself.
+    # The two bulk tables (a city's entitlements, a batch's payments: millions of rows in
+    # one statement) carry no database FK constraints. PostgreSQL checks each FK row by row
+    # with a trigger that also locks the referenced row, which at 1.8 million rows costs
+    # more than the insert itself; SQLite probes the parent per row. Integrity holds by
+    # construction instead, set by set: every bulk row is selected from the rows it points
+    # at (persons and households through their registry states, entitlements and accounts
+    # through a join), inside the transaction that locks the program row, and the ORM
+    # refuses to delete a referenced row (``on_delete=PROTECT``); the registry never
+    # deletes persons. Uniqueness and exactly-once stay database constraints (below).
     municipality = models.ForeignKey(
         Municipality, on_delete=models.PROTECT, db_index=False, db_constraint=False
     )
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="entitlements")
+    program = models.ForeignKey(
+        Program,
+        on_delete=models.PROTECT,
+        related_name="entitlements",
+        db_index=False,  # benefit_ent_prog starts with the program
+        db_constraint=False,
+    )
     unit = models.CharField(max_length=10, choices=Unit.choices)
     # The payee: the person for a person program, the head (世帯主) on the base date for a
     # household program.
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="entitlements")
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="entitlements", db_constraint=False
+    )
     # The household on the base date (the key of a household program; informative otherwise).
     household = models.ForeignKey(
-        Household, null=True, on_delete=models.PROTECT, db_constraint=False
+        Household, null=True, on_delete=models.PROTECT, db_index=False, db_constraint=False
     )
     amount = models.BigIntegerField()  # yen
     members = models.IntegerField(default=1)  # eligible persons counted in the amount
@@ -102,10 +116,9 @@ class Entitlement(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="benefit_entitlement_amount"),
         ]
-        indexes = [
-            models.Index(fields=["municipality", "program", "status"], name="benefit_ent_prog"),
-            models.Index(fields=["municipality", "person"], name="benefit_ent_person"),
-        ]
+        # Few indexes, each needed: every one is maintained row by row by the bulk insert.
+        # By program (and status); by person (the person FK's own index); the unique ones.
+        indexes = [models.Index(fields=["program", "status"], name="benefit_ent_prog")]
 
 
 class BankAccount(models.Model):
@@ -176,11 +189,24 @@ LIVE_PAYMENT_STATES = (PaymentState.PENDING, PaymentState.SENT, PaymentState.PAI
 class Payment(models.Model):
     """One attempt to pay one entitlement, with the account details it was sent to."""
 
+    # No database FK constraints: see Entitlement.
     municipality = models.ForeignKey(
         Municipality, on_delete=models.PROTECT, db_index=False, db_constraint=False
     )
-    batch = models.ForeignKey(PaymentBatch, on_delete=models.PROTECT, related_name="payments")
-    entitlement = models.ForeignKey(Entitlement, on_delete=models.PROTECT, related_name="payments")
+    batch = models.ForeignKey(
+        PaymentBatch,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        db_index=False,  # benefit_payment_batch
+        db_constraint=False,
+    )
+    entitlement = models.ForeignKey(
+        Entitlement,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        db_index=False,  # benefit_payment_ent
+        db_constraint=False,
+    )
     state = models.CharField(max_length=10, choices=PaymentState.choices)
     amount = models.BigIntegerField()
     # Snapshot of the account at the time of the batch: the file is rebuilt from these.
@@ -203,6 +229,7 @@ class Payment(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["batch", "state"], name="benefit_payment_batch"),
+            # A batch's payments in id order: the file is read along this index, unsorted.
+            models.Index(fields=["batch", "id"], name="benefit_payment_batch"),
             models.Index(fields=["entitlement", "state"], name="benefit_payment_ent"),
         ]

@@ -103,6 +103,11 @@ def test_zengin_file_of_a_real_batch_byte_by_byte(
         account_number=parsed.header.account_number,
     )  # fmt: skip
     assert zengin.write_transfer_file(header, parsed.records) == data
+    # So does the row-by-row encoder that names a refused payment.
+    assert result.batch is not None
+    rows = services._payment_rows(result.batch)
+    encoder = services._DataRecords()
+    assert [encoder.encode(row) for row in rows] == body
 
 
 @pytest.mark.django_db
@@ -157,22 +162,71 @@ def test_interrupted_batch_leaves_nothing(
     muni: Municipality, op: Actor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _city(muni, op, households=40)
-    real = services._DataRecords.encode
+    monkeypatch.setattr(services, "FILE_BLOCK_ROWS", 4)
+    real = services._encode_block
     calls = []
 
-    def crash(self, row):  # type: ignore[no-untyped-def]
-        calls.append(row)
-        if len(calls) == 5:
+    def crash(records: list[str], eol: bytes) -> bytes | None:
+        calls.append(records)
+        if len(calls) == 3:  # midway through the file: two blocks are written already
             raise KeyboardInterrupt("power cut")
-        return real(self, row)
+        return real(records, eol)
 
-    monkeypatch.setattr(services._DataRecords, "encode", crash)
+    monkeypatch.setattr(services, "_encode_block", crash)
     with pytest.raises(KeyboardInterrupt):
         _pay(muni, op, tmp_path / "z.txt")
+    assert len(calls) == 3
+    assert not [t for t in threading.enumerate() if t.name == "kiban-zengin-fetch"]
     assert not PaymentBatch.objects.exists() and not Payment.objects.exists()
     assert list(tmp_path.iterdir()) == []
-    monkeypatch.setattr(services._DataRecords, "encode", real)
+    monkeypatch.setattr(services, "_encode_block", real)
     assert _pay(muni, op, tmp_path / "z.txt").count > 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"holder_zengin": "ﾔﾏﾀﾞ,ﾀﾛｳ"},  # a comma: no bank takes it
+        {"holder_zengin": "ﾔﾏﾀﾞ ｼﾞﾖｰｼﾞ"},  # the half-width long vowel
+        {"holder_zengin": "ﾔﾏﾀﾞ ｼｮｳ"},  # a small kana
+        {"holder_zengin": "やまだ"},  # not half-width
+        {"holder_zengin": "ﾔﾏﾀﾞ/ﾀﾛｳ"},  # refused unless a bank allows it
+        {"holder_zengin": ""},
+        {"holder_zengin": "ﾔﾏﾀﾞ" + "ｱ" * 27},  # 31 characters (SQLite only: PG refuses)
+        {"account_number": "123456"},
+        {"account_number": "12345A7"},
+        {"branch_code": "01"},
+        {"bank_code": "00A1"},
+        {"account_type": "3"},
+        {"bank_name": "ﾐｽﾞﾎ" * 4},  # 16 characters (SQLite only)
+        {"branch_name": "ﾄｳｷﾖｳ\tﾎﾝﾃﾝ"},
+    ],
+)
+def test_a_payment_that_cannot_be_a_zengin_record_refuses_the_batch(
+    muni: Municipality, op: Actor, tmp_path: Path, change: dict[str, str]
+) -> None:
+    _city(muni, op, households=30)
+    payees = Entitlement.objects.filter(person__bank_account__isnull=False).order_by("id")
+    victim = BankAccount.objects.get(person_id=payees[7].person_id)
+    widths = {k: getattr(BankAccount._meta.get_field(k), "max_length", 0) for k in change}
+    too_long = any(len(v) > widths[k] for k, v in change.items())
+    if too_long and connection.vendor == "postgresql":
+        pytest.skip("the column type refuses it on PostgreSQL")
+    BankAccount.objects.filter(pk=victim.pk).update(**change)
+    with pytest.raises(ValidationFailed) as e:
+        _pay(muni, op, tmp_path / "z.txt")
+    assert e.value.code == "zengin_format"
+    assert "Payment " in e.value.message_en and "支払" in e.value.message_ja
+    # The refused payment is named (found by the per-row check), not just its block.
+    assert f"Payment {e.value.details['payment']} " in e.value.message_en
+    assert not e.value.details["problem"].startswith("a record among")
+    assert not PaymentBatch.objects.exists() and not Payment.objects.exists()
+    assert list(tmp_path.iterdir()) == []
+    # Correcting the account lets the batch through, that account included.
+    BankAccount.objects.filter(pk=victim.pk).update(**{k: getattr(victim, k) for k in change})
+    result = _pay(muni, op, tmp_path / "z.txt")
+    assert Payment.objects.filter(batch=result.batch, entitlement=payees[7]).exists()
 
 
 @pytest.mark.django_db(transaction=True)
