@@ -848,7 +848,6 @@ def load(
     ``progress_current_only``, so that a bar for N generated residents ends at N).
     ``expected_persons`` (a hint) lets a large run on SQLite rebuild indexes once at the end.
     """
-    counts = {"households": 0, "persons": 0, "events": 0, "states": 0}
     try:
         return _load(
             municipality=municipality,
@@ -861,7 +860,6 @@ def load(
             progress_current_only=progress_current_only,
             expected_persons=expected_persons,
             synth=_synth,
-            counts=counts,
         )
     finally:
         if not connection.in_atomic_block:
@@ -880,25 +878,22 @@ def _load(
     progress_current_only: bool,
     expected_persons: int,
     synth: _SynthJob | None,
-    counts: dict[str, int],
 ) -> LoadResult:
-    _synth = synth
+    counts = {"households": 0, "persons": 0, "events": 0, "states": 0}
     with transaction.atomic(), connection.cursor() as cursor:
         _tune_connection(cursor)
         setup = _setup(municipality, actor, cursor)
         recreate = _drop_indexes_for_bulk(cursor, expected_persons)
         writer = _Writer(cursor)
         if (
-            _synth is not None
-            and _synth.residents >= PARALLEL_FROM
+            synth is not None
+            and synth.residents >= PARALLEL_FROM
             and "fork" in multiprocessing.get_all_start_methods()
         ):
-            batches = _batches_from_producers(setup, _synth)
+            batches = _batches_from_producers(setup, synth)
         else:
-            if _synth is not None:
-                households = _synth_specs(
-                    _synth.lg_code, _synth.residents, _synth.seed, _synth.as_of
-                )
+            if synth is not None:
+                households = _synth_specs(synth.lg_code, synth.residents, synth.seed, synth.as_of)
                 progress_current_only = True
             batches = _batches_in_process(
                 setup, households or (), chunk_persons, progress_current_only

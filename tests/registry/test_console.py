@@ -12,30 +12,9 @@ from kiban.core.actors import staff_actor
 from kiban.core.models import AuditEntry, Role
 from kiban.registry.models import EventKind, Person, RegistryEvent, Status
 from tests.factories import CHIYODA, logged_in_client, municipality, staff
-from tests.registry.core_factories import current, family
+from tests.registry.core_factories import current
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def m() -> Any:
-    return municipality()
-
-
-@pytest.fixture
-def clerk_user(m: Any) -> Any:
-    return staff(m, Role.REGISTRY_CLERK)
-
-
-@pytest.fixture
-def client(clerk_user: Any) -> Client:
-    return logged_in_client(clerk_user)
-
-
-@pytest.fixture
-def couple(m: Any, clerk_user: Any) -> tuple[Person, Person]:
-    _, head, spouse = family(staff_actor(clerk_user), m)
-    return head, spouse
 
 
 def text(response: Any) -> str:

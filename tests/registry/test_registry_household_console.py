@@ -20,23 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def m() -> Any:
-    return municipality()
-
-
-@pytest.fixture
-def clerk_user(m: Any) -> Any:
-    return staff(m, Role.REGISTRY_CLERK)
-
-
-@pytest.fixture
 def clerk(clerk_user: Any) -> Actor:
     return staff_actor(clerk_user)
-
-
-@pytest.fixture
-def client(clerk_user: Any) -> Client:
-    return logged_in_client(clerk_user)
 
 
 @pytest.fixture

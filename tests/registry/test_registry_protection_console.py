@@ -13,32 +13,10 @@ from kiban.registry import services
 from kiban.registry.models import Person
 from kiban.registry.queries import PROTECTED_PURPOSE
 from tests.factories import CHIYODA, logged_in_client, municipality, staff
-from tests.registry.core_factories import family
 
 pytestmark = pytest.mark.django_db
 
 REASON = "支援措置申出書を受理（受付番号 R8-0001）"
-
-
-@pytest.fixture
-def m() -> Any:
-    return municipality()
-
-
-@pytest.fixture
-def clerk_user(m: Any) -> Any:
-    return staff(m, Role.REGISTRY_CLERK)
-
-
-@pytest.fixture
-def client(clerk_user: Any) -> Client:
-    return logged_in_client(clerk_user)
-
-
-@pytest.fixture
-def couple(m: Any, clerk_user: Any) -> tuple[Person, Person]:
-    _, head, spouse = family(staff_actor(clerk_user), m)
-    return head, spouse
 
 
 def text(response: Any) -> str:
