@@ -9,8 +9,9 @@ round trip.
 
 Synthetic cities are generated, encrypted and turned into rows in two forked producer
 processes (alternate blocks of the city) while this process writes the previous block
-(generation is Python, writing is the database's C code or server), so the cores overlap. Large SQLite runs drop the plain
-indexes of the big tables and rebuild them once at the end, in the same transaction.
+(generation is Python, writing is the database's C code or server), so the cores overlap.
+Runs larger than what the big tables hold drop their plain indexes (and on PostgreSQL
+their foreign keys) and rebuild them once at the end, in the same transaction.
 
 What a loaded person looks like: one ``Person``, one ``RegistryEvent`` per 異動 in the
 history and one ``PersonState`` per stretch of that history, ``[valid_from, valid_to)``:
@@ -24,8 +25,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -420,6 +421,12 @@ class _Writer:
         if not rows:
             return
         raw = self.cursor.cursor  # the driver's cursor under Django's wrapper
+        with connection.wrap_database_errors:  # the driver's errors as Django's, as usual
+            self._write(raw, table, columns, rows)
+
+    def _write(
+        self, raw: Any, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
         if self.postgres:
             with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
@@ -658,7 +665,7 @@ def _chunks(
 
 def _batches_in_process(
     setup: _Setup, households: Iterable[HouseholdSpec], chunk_persons: int, current_only: bool
-) -> Iterator[tuple[Batch, int]]:
+) -> Generator[tuple[Batch, int], None, None]:
     builder = _Builder(setup)
     try:
         for chunk, shown in _chunks(households, chunk_persons, current_only):
@@ -715,7 +722,7 @@ def _produce(setup: _Setup, job: _SynthJob, first: int, step: int, out: Any) -> 
 
 def _batches_from_producers(
     setup: _Setup, job: _SynthJob, producers: int = PRODUCERS
-) -> Iterator[tuple[Batch, int]]:
+) -> Generator[tuple[Batch, int], None, None]:
     """Batches built in forked processes while this one writes the previous batch.
 
     Generating, encrypting and building rows is Python work; writing is the database's
@@ -775,35 +782,70 @@ def _batches_from_producers(
 
 
 # Below this many persons, or when the tables already hold more rows than the run adds,
-# indexes are maintained row by row; above it (SQLite only) they are rebuilt at the end.
+# indexes are maintained row by row; above it they are rebuilt at the end.
 DEFER_INDEXES_FROM = 20_000
 _DEFERRABLE = ("registry_personstate", "registry_registryevent", "registry_person")
 
 
 def _drop_indexes_for_bulk(cursor: Any, expected_persons: int) -> list[str]:
-    """SQLite: drop the plain (non-unique) indexes of the big tables, return their SQL.
+    """Drop the plain (non-unique) indexes of the big tables; return the SQL to rebuild them.
 
     Building an index once over sorted keys is several times faster than inserting millions
-    of random keys into it. Only worth it when the run adds more rows than the tables hold;
-    the whole run is one transaction (SQLite DDL is transactional) under the write lock, so
-    nobody ever sees the tables without their indexes. Unique indexes stay.
+    of random keys into it. Only worth it when the run adds more rows than the tables hold
+    (a municipality's first migration), and the whole run is one transaction (DDL is
+    transactional on both databases), so nobody ever sees a table without its indexes.
+    Unique indexes and primary keys stay. On PostgreSQL the foreign keys of those tables
+    are dropped too and added back at the end, which checks every row in one join instead
+    of one trigger call per row; a row pointing nowhere still fails the run.
+
+    The price on PostgreSQL: dropping an index locks its table until the run commits, so
+    other municipalities' reads of these tables wait for the load (SQLite readers keep
+    reading the last committed state). That is why this needs the tables to be smaller
+    than the run.
     """
-    if connection.vendor != "sqlite" or expected_persons < DEFER_INDEXES_FROM:
+    if expected_persons < DEFER_INDEXES_FROM:
         return []
     recreate: list[str] = []
     for table in _DEFERRABLE:
-        cursor.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
-        if int(cursor.fetchone()[0]) > expected_persons:
+        if _table_rows(cursor, table, expected_persons) > expected_persons:
+            continue
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+                "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%%'",
+                [table],
+            )
+            for name, sql in cursor.fetchall():
+                cursor.execute(f'DROP INDEX "{name}"')
+                recreate.append(sql)
             continue
         cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
-            "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%%'",
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid "
+            "WHERE x.indrelid = %s::regclass AND NOT x.indisunique AND NOT x.indisprimary",
             [table],
         )
         for name, sql in cursor.fetchall():
             cursor.execute(f'DROP INDEX "{name}"')
             recreate.append(sql)
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f'",
+            [table],
+        )
+        for name, definition in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            recreate.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
     return recreate
+
+
+def _table_rows(cursor: Any, table: str, limit: int) -> int:
+    """Rows in ``table``, counted up to ``limit + 1`` (a scan no longer than the run)."""
+    cursor.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT %s) AS head",  # noqa: S608
+        [limit + 1],
+    )
+    return int(cursor.fetchone()[0])
 
 
 def _tune_connection(cursor: Any) -> None:
@@ -898,12 +940,15 @@ def _load(
             batches = _batches_in_process(
                 setup, households or (), chunk_persons, progress_current_only
             )
-        for batch, shown in batches:
-            writer.write_batch(batch)
-            for key, (_, _, rows) in zip(counts, batch, strict=True):
-                counts[key] += len(rows)
-            if progress:
-                progress(shown)
+        # Closed here even when a write fails, so the producers and the side connection
+        # for ids go at once rather than whenever the generator is collected.
+        with closing(batches):
+            for batch, shown in batches:
+                writer.write_batch(batch)
+                for key, (_, _, rows) in zip(counts, batch, strict=True):
+                    counts[key] += len(rows)
+                if progress:
+                    progress(shown)
         for sql in recreate:
             cursor.execute(sql)
         result = LoadResult(**counts)

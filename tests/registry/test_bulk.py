@@ -7,6 +7,7 @@ from datetime import date
 from itertools import pairwise
 
 import pytest
+from django.db import IntegrityError
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -235,24 +236,66 @@ def test_name_keys_match_the_search_key_of_the_reading() -> None:
         assert s.given_key == search_key(s.given_kana)
 
 
-def test_large_sqlite_runs_rebuild_the_same_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
+def _indexes_and_foreign_keys() -> set[tuple[str, ...]]:
     from django.db import connection
 
-    if connection.vendor != "sqlite":
-        pytest.skip("index rebuilding is a SQLite-only path")
-
-    def indexes() -> set[tuple[str, str]]:
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
             cursor.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
             )
             return set(cursor.fetchall())
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid::regclass::text LIKE 'registry_%%'"
+        )
+        found = set(cursor.fetchall())
+        cursor.execute(
+            "SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text LIKE 'registry_%%'"
+        )
+        return found | set(cursor.fetchall())
 
-    before = indexes()
+
+def test_large_runs_rebuild_the_same_indexes_and_foreign_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = _indexes_and_foreign_keys()
+    assert any("person_birth" in str(row) for row in before)
     monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 10)
     _generate(60)
-    assert indexes() == before
+    assert _indexes_and_foreign_keys() == before
     assert PersonState.objects.filter(municipality=municipality()).count() > 60
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("defer_from", [10, 10**9], ids=["indexes-rebuilt", "indexes-kept"])
+def test_a_row_pointing_nowhere_fails_the_whole_run_and_keeps_the_schema(
+    monkeypatch: pytest.MonkeyPatch, defer_from: int
+) -> None:
+    # With the foreign keys dropped for a large run, adding them back must still refuse a
+    # state whose household does not exist, and the failed run must leave no rows and
+    # every index and constraint in place.
+    m = municipality()
+    before = _indexes_and_foreign_keys()
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", defer_from)
+    original = bulk._Writer.write_batch
+
+    def write_batch(self: bulk._Writer, batch: bulk.Batch) -> None:
+        table, columns, rows = batch[3]
+        assert table == "registry_personstate"
+        bad = dict(zip(columns, rows[0], strict=True))
+        bad["household_id"] = 2_000_000_000
+        batch = [*batch[:3], (table, columns, [*rows, tuple(bad[c] for c in columns)])]
+        original(self, batch)
+
+    monkeypatch.setattr(bulk._Writer, "write_batch", write_batch)
+    with pytest.raises(IntegrityError):
+        _generate(60)
+    assert not Person.objects.filter(municipality=m).exists()
+    assert not PersonState.objects.filter(municipality=m).exists()
+    assert not Household.objects.filter(municipality=m).exists()
+    assert _indexes_and_foreign_keys() == before
 
 
 def test_demo_seed_generates_once_with_a_fixed_seed() -> None:
