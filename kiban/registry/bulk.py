@@ -812,7 +812,7 @@ def _drop_indexes_for_bulk(cursor: Any, expected_persons: int) -> list[str]:
         if connection.vendor == "sqlite":
             cursor.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
-                "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%%'",
+                "AND sql IS NOT NULL",
                 [table],
             )
             for name, sql in cursor.fetchall():

@@ -17,9 +17,13 @@ access log shows it.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
+from itertools import chain, groupby
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
@@ -87,6 +91,7 @@ class MemberAsOf(NamedTuple):
     sex: str
     relationship: str
     is_head: bool
+    household_id: int
 
 
 @dataclass(slots=True)
@@ -100,15 +105,20 @@ class HouseholdAsOf:
 def households_as_of(municipality: Municipality | str, d: date) -> dict[int, HouseholdAsOf]:
     """Households on date ``d`` (household id → members and head), from one set query.
 
-    The query is the ORM's own SQL for ``snapshot_as_of``; rows are read with a plain
-    cursor in large batches and kept as tuples, because at a city of millions Django's
-    per-row machinery costs more than the database does.
+    The members are the ORM's own SQL for ``snapshot_as_of``, sorted by household with the
+    head first, read with a plain cursor and grouped as they stream in (a city of millions
+    is too big for Django's per-row machinery). Household numbers are one more query: on a
+    separate connection at the same time on PostgreSQL (outside a transaction), otherwise
+    after the members on the same one. Households are never deleted and keep their number,
+    so every household a member points at has one; any created after the other connection
+    looked are read at the end.
     """
+    code = municipality if isinstance(municipality, str) else municipality.code
     qs = (
-        snapshot_as_of(municipality, d)
+        snapshot_as_of(code, d)
         .filter(household__isnull=False)
         .values_list(
-            # MemberAsOf's fields first, in order, so that a member is a slice of the row.
+            # MemberAsOf's fields, in order: a member is the row itself.
             "person_id",
             "person__resident_code",
             "person__birth_date",
@@ -116,36 +126,92 @@ def households_as_of(municipality: Municipality | str, d: date) -> dict[int, Hou
             "relationship",
             "is_head",
             "household_id",
-            "household__household_no",
         )
-        .order_by()
+        .order_by("household_id", "-is_head", "person_id")
     )
     sql, params = qs.query.sql_with_params()
+    numbers = _HouseholdNumbers(code, concurrent=not connection.in_atomic_block)
     result: dict[int, HouseholdAsOf] = {}
-    make_member = tuple.__new__
-    native_bool = connection.vendor == "postgresql"
+    make_member = partial(tuple.__new__, MemberAsOf)
     # Millions of new objects would set off the cyclic garbage collector again and again
     # (each pass walking the whole growing heap); none of them can form a cycle.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for rows in _row_batches(sql, params):
-            for row in rows:
-                hid = row[6]
-                hh = result.get(hid)
-                if hh is None:
-                    hh = result[hid] = HouseholdAsOf(hid, row[7])
-                if native_bool:
-                    member = make_member(MemberAsOf, row[:6])
-                else:  # SQLite gives 0/1
-                    member = make_member(MemberAsOf, (*row[:5], bool(row[5])))
-                hh.members.append(member)
-                if member.is_head:
-                    hh.head = member
+        batches = _row_batches(sql, params)
+        first_batch = next(batches, [])  # the query has run: the numbers are read by now
+        known = numbers.result()
+        rows: Iterator[tuple[Any, ...]] = chain.from_iterable(chain([first_batch], batches))
+        if connection.vendor == "sqlite":  # SQLite gives 0/1 for booleans
+            rows = ((*row[:5], bool(row[5]), row[6]) for row in rows)
+        for hid, group in groupby(rows, itemgetter(6)):
+            members = list(map(make_member, group))
+            first = members[0]
+            result[hid] = HouseholdAsOf(
+                hid, known.get(hid, ""), first if first.is_head else None, members
+            )
+        missing = [hid for hid, hh in result.items() if not hh.household_no]
+        for hid, number in numbers.read(missing).items():
+            result[hid].household_no = number
     finally:
         if gc_was_enabled:
             gc.enable()
     return result
+
+
+class _HouseholdNumbers:
+    """household id → 世帯番号 for a municipality, read while the members are being read."""
+
+    def __init__(self, code: str, *, concurrent: bool) -> None:
+        self.code = code
+        self.numbers: dict[int, str] = {}
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        if concurrent and connection.vendor == "postgresql":
+            params = connection.get_connection_params()
+            self.thread = threading.Thread(
+                target=self._read_elsewhere, args=(params,), name="kiban-household-numbers"
+            )
+            self.thread.start()
+
+    def _read_elsewhere(self, params: dict[str, Any]) -> None:
+        try:
+            side = connection.get_new_connection(dict(params))
+            try:
+                rows = side.execute(
+                    "SELECT id, household_no FROM registry_household WHERE municipality_id = %s",
+                    [self.code],
+                ).fetchall()
+                self.numbers = dict(rows)
+            finally:
+                side.close()
+        except BaseException as e:  # raised in the caller's thread
+            self.error = e
+
+    def result(self) -> dict[int, str]:
+        if self.thread is None:
+            with connection.cursor() as cur:
+                cur.execute(
+                    "SELECT id, household_no FROM registry_household WHERE municipality_id = %s",
+                    [self.code],
+                )
+                return dict(cur.fetchall())
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.numbers
+
+    def read(self, ids: list[int]) -> dict[int, str]:
+        """Numbers of households the first read did not see (created since)."""
+        return (
+            dict(
+                Household.objects.filter(municipality_id=self.code, id__in=ids).values_list(
+                    "id", "household_no"
+                )
+            )
+            if ids
+            else {}
+        )
 
 
 _BATCH_ROWS = 50_000

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note_event
 from hypothesis import strategies as st
 
+from kiban.core.actors import operator_actor
 from kiban.core.models import Role
-from kiban.registry import services
+from kiban.registry import bulk, queries, services
 from kiban.registry.models import Household, Person
 from kiban.registry.queries import households_as_of, person_state_as_of, snapshot_as_of
 from kiban.registry.services import Address
@@ -249,8 +250,14 @@ def test_snapshot_matches_model(steps: list[tuple[str, int, int, int]], probes: 
             assert {
                 hno[h]: {x.resident_code for x in v.members} for h, v in households.items()
             } == by_no
+            for h, v in households.items():
+                assert v.household_no == hno[h]
             for h in households.values():
                 assert h.head is not None and h.head.is_head
+                assert h.members[0] == h.head  # the head first, then by person
+                assert [x.person_id for x in h.members[1:]] == sorted(
+                    x.person_id for x in h.members[1:]
+                )
                 assert all(isinstance(x.birth_date, date) for x in h.members)
                 assert sum(x.is_head for x in h.members) == 1
         transaction.set_rollback(True)
@@ -283,3 +290,40 @@ def test_person_state_as_of_covers_every_status() -> None:
     state = person_state_as_of(person, date(2021, 1, 1))
     assert state is not None and state.status == "moved_out"
     assert not snapshot_as_of(m, date(2021, 1, 1)).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first_read_misses", [False, True], ids=["numbers-read", "numbers-late"])
+def test_households_as_of_outside_a_transaction(
+    monkeypatch: pytest.MonkeyPatch, first_read_misses: bool
+) -> None:
+    # Outside a transaction, PostgreSQL reads the 世帯番号 on a second connection while the
+    # members are read; households that read did not see (created since) are read at the
+    # end. Either way the result is the ORM's snapshot, grouped, head first.
+    m = municipality()
+    as_of = date(2026, 11, 1)
+    bulk.generate(actor=operator_actor("test"), municipality=m, residents=400, seed=3, as_of=as_of)
+    if first_read_misses:
+        real_result = queries._HouseholdNumbers.result
+
+        def nothing_seen(self: queries._HouseholdNumbers) -> dict[int, str]:
+            real_result(self)  # let the other connection finish, then forget what it read
+            return {}
+
+        monkeypatch.setattr(queries._HouseholdNumbers, "result", nothing_seen)
+    expected: dict[int, tuple[str, list[str]]] = {}
+    states = (
+        snapshot_as_of(m, as_of)
+        .filter(household__isnull=False)
+        .select_related("person", "household")
+        .order_by("household_id", "-is_head", "person_id")
+    )
+    for s in states:
+        entry = expected.setdefault(s.household_id, (s.household.household_no, []))
+        entry[1].append(s.person.resident_code)
+    got = households_as_of(m, as_of)
+    assert len(got) > 100
+    assert {
+        hid: (h.household_no, [x.resident_code for x in h.members]) for hid, h in got.items()
+    } == expected
+    assert all(h.head is h.members[0] and h.head.is_head is True for h in got.values())

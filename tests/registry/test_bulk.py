@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from django.db import IntegrityError
@@ -268,25 +269,42 @@ def test_large_runs_rebuild_the_same_indexes_and_foreign_keys(
     assert PersonState.objects.filter(municipality=municipality()).count() > 60
 
 
+def _with_point_nowhere(columns: tuple[str, ...], rows: list[tuple]) -> list[tuple]:
+    bad = dict(zip(columns, rows[0], strict=True))
+    bad["household_id"] = 2_000_000_000  # a state in a household that does not exist
+    return [*rows, tuple(bad[c] for c in columns)]
+
+
+def _with_twin(columns: tuple[str, ...], rows: list[tuple]) -> list[tuple]:
+    twin = dict(zip(columns, rows[1], strict=True))
+    twin["resident_code"] = dict(zip(columns, rows[0], strict=True))["resident_code"]
+    return [rows[0], tuple(twin[c] for c in columns), *rows[2:]]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("defer_from", [10, 10**9], ids=["indexes-rebuilt", "indexes-kept"])
-def test_a_row_pointing_nowhere_fails_the_whole_run_and_keeps_the_schema(
-    monkeypatch: pytest.MonkeyPatch, defer_from: int
+@pytest.mark.parametrize(
+    ("table", "tamper"),
+    [("registry_personstate", _with_point_nowhere), ("registry_person", _with_twin)],
+    ids=["row-pointing-nowhere", "duplicate-resident-code"],
+)
+def test_a_bad_row_fails_the_whole_run_and_keeps_the_schema(
+    monkeypatch: pytest.MonkeyPatch, defer_from: int, table: str, tamper: Any
 ) -> None:
-    # With the foreign keys dropped for a large run, adding them back must still refuse a
-    # state whose household does not exist, and the failed run must leave no rows and
-    # every index and constraint in place.
+    # A large run drops indexes (the unique one on 住民票コード too, on SQLite) and foreign
+    # keys (PostgreSQL) and builds them again at the end: a state pointing nowhere or a
+    # duplicate 住民票コード must still fail the run, leaving no rows and every index and
+    # constraint in place, exactly as when everything is kept.
     m = municipality()
     before = _indexes_and_foreign_keys()
     monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", defer_from)
     original = bulk._Writer.write_batch
 
     def write_batch(self: bulk._Writer, batch: bulk.Batch) -> None:
-        table, columns, rows = batch[3]
-        assert table == "registry_personstate"
-        bad = dict(zip(columns, rows[0], strict=True))
-        bad["household_id"] = 2_000_000_000
-        batch = [*batch[:3], (table, columns, [*rows, tuple(bad[c] for c in columns)])]
+        batch = [
+            (name, columns, tamper(columns, rows) if name == table else rows)
+            for name, columns, rows in batch
+        ]
         original(self, batch)
 
     monkeypatch.setattr(bulk._Writer, "write_batch", write_batch)
