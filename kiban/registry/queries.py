@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -137,11 +137,13 @@ def households_as_of(municipality: Municipality | str, d: date) -> dict[int, Hou
     # (each pass walking the whole growing heap); none of them can form a cycle.
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    source = _rows(sql, params)
+    rows: Iterator[tuple[Any, ...]] = source
     try:
-        batches = _row_batches(sql, params)
-        first_batch = next(batches, [])  # the query has run: the numbers are read by now
+        first_row = next(rows, None)  # the query has run: the numbers are read by now
         known = numbers.result()
-        rows: Iterator[tuple[Any, ...]] = chain.from_iterable(chain([first_batch], batches))
+        if first_row is not None:
+            rows = chain([first_row], rows)
         if connection.vendor == "sqlite":  # SQLite gives 0/1 for booleans
             rows = ((*row[:5], bool(row[5]), row[6]) for row in rows)
         for hid, group in groupby(rows, itemgetter(6)):
@@ -154,6 +156,7 @@ def households_as_of(municipality: Municipality | str, d: date) -> dict[int, Hou
         for hid, number in numbers.read(missing).items():
             result[hid].household_no = number
     finally:
+        source.close()  # ends the query's transaction at once if reading stopped early
         if gc_was_enabled:
             gc.enable()
     return result
@@ -173,6 +176,13 @@ class _HouseholdNumbers:
                 target=self._read_elsewhere, args=(params,), name="kiban-household-numbers"
             )
             self.thread.start()
+        else:  # now, before the members' rows stream in on this connection
+            with connection.cursor() as cur:
+                cur.execute(
+                    "SELECT id, household_no FROM registry_household WHERE municipality_id = %s",
+                    [self.code],
+                )
+                self.numbers = dict(cur.fetchall())
 
     def _read_elsewhere(self, params: dict[str, Any]) -> None:
         try:
@@ -190,12 +200,7 @@ class _HouseholdNumbers:
 
     def result(self) -> dict[int, str]:
         if self.thread is None:
-            with connection.cursor() as cur:
-                cur.execute(
-                    "SELECT id, household_no FROM registry_household WHERE municipality_id = %s",
-                    [self.code],
-                )
-                return dict(cur.fetchall())
+            return self.numbers
         self.thread.join()
         if self.error is not None:
             raise self.error
@@ -217,20 +222,24 @@ class _HouseholdNumbers:
 _BATCH_ROWS = 50_000
 
 
-def _row_batches(sql: str, params: Sequence[Any]) -> Iterator[list[tuple[Any, ...]]]:
-    """The rows of a big read-only query in batches of plain tuples.
+def _rows(sql: str, params: Sequence[Any]) -> Generator[tuple[Any, ...], None, None]:
+    """The rows of a big read-only query as plain tuples, streamed.
 
-    On PostgreSQL the query gets room for its hash joins over a city's persons and
-    households to stay in memory (a join that spills to disk is several times slower) and
-    skips JIT compilation, for this transaction only.
+    On PostgreSQL the rows arrive in chunks as the server sends them (libpq's chunked-rows
+    mode) instead of all being gathered in the driver's memory first, and the query gets
+    room for its hash joins over a city's persons to stay in memory (a join that spills to
+    disk is several times slower) and skips JIT compilation, for this transaction only.
     """
     with transaction.atomic(), connection.cursor() as cur:
         if connection.vendor == "postgresql":
             cur.execute("SET LOCAL work_mem = '256MB'")
             cur.execute("SET LOCAL jit = off")
+            with connection.wrap_database_errors:
+                yield from cur.cursor.stream(sql, params, size=_BATCH_ROWS)
+            return
         cur.execute(sql, params)
-        while rows := cur.fetchmany(_BATCH_ROWS):
-            yield rows
+        while batch := cur.fetchmany(_BATCH_ROWS):
+            yield from batch
 
 
 def person_state_as_of(person: Person, d: date) -> PersonState | None:
