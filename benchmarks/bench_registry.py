@@ -70,6 +70,27 @@ def _wipe(code: str) -> None:
             cursor.execute(f"DELETE FROM {table} WHERE municipality_id = %s", [code])
 
 
+class _Waits:
+    """Seconds a writer spent waiting for the producers' next batch (not writing)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def timed(self, batches: Any) -> Any:
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    item = next(batches)
+                except StopIteration:
+                    return
+                finally:
+                    self.seconds += time.perf_counter() - started
+                yield item
+        finally:
+            batches.close()
+
+
 def _baseline(m: Any, residents: int) -> tuple[float, int]:
     """Rows per second of a plain insert of the same rows into index-free copies; rows.
 
@@ -91,7 +112,7 @@ def _baseline(m: Any, residents: int) -> tuple[float, int]:
             cursor.execute(f"DROP TABLE IF EXISTS bench_plain_{table}")
             cursor.execute(f"CREATE TABLE bench_plain_{table} AS SELECT * FROM {table} WHERE 1 = 0")
     written = 0
-    waited = 0.0
+    waits = _Waits()
     try:
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
@@ -99,16 +120,8 @@ def _baseline(m: Any, residents: int) -> tuple[float, int]:
             setup = bulk._setup(m, operator_actor("bench"), cursor)
             writer = bulk._Writer(cursor)
             job = bulk._SynthJob(m.code, residents, SEED, AS_OF)
-            batches = bulk._batches_from_producers(setup, job)
-            with closing(batches):
-                while True:
-                    wait_started = time.perf_counter()
-                    try:
-                        batch, _ = next(batches)
-                    except StopIteration:
-                        break
-                    finally:
-                        waited += time.perf_counter() - wait_started
+            with closing(waits.timed(bulk._batches_from_producers(setup, job))) as batches:
+                for batch, _ in batches:
                     for table, columns, rows in batch:
                         writer.write(f"bench_plain_{table}", columns, rows)
                         written += len(rows)
@@ -118,7 +131,7 @@ def _baseline(m: Any, residents: int) -> tuple[float, int]:
         with connection.cursor() as cursor:
             for table in bulk.TABLES:
                 cursor.execute(f"DROP TABLE IF EXISTS bench_plain_{table}")
-    return written / (elapsed - waited), written
+    return written / (elapsed - waits.seconds), written
 
 
 def _load(m: Any, residents: int) -> tuple[Any, float, float]:
@@ -126,24 +139,10 @@ def _load(m: Any, residents: int) -> tuple[Any, float, float]:
     from kiban.registry import bulk
 
     real_producers = bulk._batches_from_producers
-    waited = 0.0
+    waits = _Waits()
 
     def timed_producers(*args: Any, **kwargs: Any) -> Any:
-        # Time the writer spends waiting for the producers' next batch.
-        nonlocal waited
-        batches = real_producers(*args, **kwargs)
-        try:
-            while True:
-                started = time.perf_counter()
-                try:
-                    item = next(batches)
-                except StopIteration:
-                    return
-                finally:
-                    waited += time.perf_counter() - started
-                yield item
-        finally:
-            batches.close()
+        return waits.timed(real_producers(*args, **kwargs))
 
     bulk._batches_from_producers = timed_producers  # type: ignore[assignment]
     try:
@@ -158,7 +157,7 @@ def _load(m: Any, residents: int) -> tuple[Any, float, float]:
         elapsed = time.perf_counter() - started
     finally:
         bulk._batches_from_producers = real_producers  # type: ignore[assignment]
-    return result, elapsed, elapsed - waited
+    return result, elapsed, elapsed - waits.seconds
 
 
 def _analyze() -> None:

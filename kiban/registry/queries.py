@@ -178,21 +178,21 @@ class _HouseholdNumbers:
             self.thread.start()
         else:  # now, before the members' rows stream in on this connection
             with connection.cursor() as cur:
-                cur.execute(
-                    "SELECT id, household_no FROM registry_household WHERE municipality_id = %s",
-                    [self.code],
-                )
-                self.numbers = dict(cur.fetchall())
+                self.numbers = self._read(cur)
+
+    def _read(self, cur: Any) -> dict[int, str]:
+        cur.execute(
+            "SELECT id, household_no FROM registry_household WHERE municipality_id = %s",
+            [self.code],
+        )
+        return dict(cur.fetchall())
 
     def _read_elsewhere(self, params: dict[str, Any]) -> None:
         try:
             side = connection.get_new_connection(dict(params))
             try:
-                rows = side.execute(
-                    "SELECT id, household_no FROM registry_household WHERE municipality_id = %s",
-                    [self.code],
-                ).fetchall()
-                self.numbers = dict(rows)
+                with side.cursor() as cur:
+                    self.numbers = self._read(cur)
             finally:
                 side.close()
         except BaseException as e:  # raised in the caller's thread
@@ -208,15 +208,10 @@ class _HouseholdNumbers:
 
     def read(self, ids: list[int]) -> dict[int, str]:
         """Numbers of households the first read did not see (created since)."""
-        return (
-            dict(
-                Household.objects.filter(municipality_id=self.code, id__in=ids).values_list(
-                    "id", "household_no"
-                )
-            )
-            if ids
-            else {}
-        )
+        if not ids:
+            return {}
+        found = Household.objects.filter(municipality_id=self.code, id__in=ids)
+        return dict(found.values_list("id", "household_no"))
 
 
 _BATCH_ROWS = 50_000

@@ -12,23 +12,9 @@ from kiban.core.actors import staff_actor
 from kiban.core.models import AuditEntry
 from kiban.registry.models import Person
 from tests import factories
+from tests.e2e.test_accessibility import violations
 from tests.procedures.conftest import serve_static
 from tests.registry.core_factories import current, family
-
-BAD = {"serious", "critical"}
-
-
-def serious_violations(page: Any) -> list[str]:
-    """axe-core findings of serious or critical impact (with the real stylesheet)."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert page.evaluate("document.styleSheets[0].cssRules.length") > 10
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v.get("impact") in BAD
-    ]
 
 
 def sign_in(page: Any, url: str, username: str, next_path: str) -> None:
@@ -80,7 +66,7 @@ def test_clerk_browses_household_and_admin_sets_support_measure(
     members = page.locator("table").first
     expect(members.get_by_role("link", name="山田\u3000太郎")).to_be_visible()
     expect(members.get_by_role("cell", name="妻", exact=True)).to_be_visible()
-    found["household"] = serious_violations(page)
+    found["household"] = violations(page)
     # The same household before the couple moved in: nobody.
     page.get_by_role("textbox", name=re.compile("基準日")).fill("2019-12-31")
     page.get_by_role("button", name="この日の世帯を表示").click()
@@ -90,7 +76,7 @@ def test_clerk_browses_household_and_admin_sets_support_measure(
     page.get_by_role("button", name="この日の世帯を表示").click()
     expect(page.locator("#error-summary")).to_be_visible()
     expect(page.locator("#id_as_of_error")).to_be_visible()
-    found["household-with-errors"] = serious_violations(page)
+    found["household-with-errors"] = violations(page)
 
     # An administrator (second factor required) sets 支援措置 on the spouse.
     admin_context = browser.new_context(locale="ja-JP")
@@ -102,11 +88,11 @@ def test_clerk_browses_household_and_admin_sets_support_measure(
         admin_page.wait_for_url(re.compile("/console/otp/"))
         second_factor(admin_page, admin)
         admin_page.wait_for_url(f"{url}{person_path}")
-        found["person-with-protection-form"] = serious_violations(admin_page)
+        found["person-with-protection-form"] = violations(admin_page)
         admin_page.get_by_role("button", name="支援措置を設定する").click()  # no reason yet
         expect(admin_page.locator("#error-summary").get_by_role("link")).to_have_count(1)
         expect(admin_page.locator("#id_reason_error")).to_be_visible()
-        found["protection-with-errors"] = serious_violations(admin_page)
+        found["protection-with-errors"] = violations(admin_page)
         admin_page.get_by_label("設定の理由").fill("支援措置申出書を受理（受付番号 R8-0001）")
         admin_page.get_by_role("button", name="支援措置を設定する").click()
         admin_page.wait_for_url(re.compile(r"purpose=support_measure"))

@@ -40,11 +40,6 @@ PERSON = {
 
 
 @pytest.fixture
-def m() -> Any:
-    return municipality()
-
-
-@pytest.fixture
 def couple(m: Any) -> tuple[Person, Person]:
     _, head, spouse = family(staff_actor(staff(m, Role.REGISTRY_CLERK)), m)
     return head, spouse

@@ -19,11 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def m() -> Any:
-    return municipality()
-
-
-@pytest.fixture
 def clerk(m: Any) -> Any:
     return staff_actor(staff(m, Role.REGISTRY_CLERK))
 

@@ -34,11 +34,6 @@ D = date(2020, 4, 1)
 
 
 @pytest.fixture
-def m() -> Any:
-    return municipality()
-
-
-@pytest.fixture
 def clerk(m: Any) -> Any:
     return actor_for(m, Role.REGISTRY_CLERK)
 
