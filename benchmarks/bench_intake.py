@@ -101,6 +101,9 @@ def _setup(n: int) -> tuple[str, list[str], str]:
             PersonState(
                 municipality=m,
                 person=p,
+                resident_code=p.resident_code,
+                birth_date=p.birth_date,
+                sex=p.sex,
                 valid_from=date(2020, 1, 1),
                 status=Status.RESIDENT,
                 household=households[i // 3],

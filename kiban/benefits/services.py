@@ -268,14 +268,14 @@ def _asof(alias: str) -> str:
 
 
 def _birth_between(after: date | None, upto: date | None) -> tuple[str, list[Any]]:
-    """SQL for ``after < p.birth_date <= upto`` (``None`` = no bound)."""
+    """SQL for ``after < s.birth_date <= upto`` (``None`` = no bound)."""
     cond: list[str] = []
     params: list[Any] = []
     if after is not None:
-        cond.append("p.birth_date > %s")
+        cond.append("s.birth_date > %s")
         params.append(_d(after))
     if upto is not None:
-        cond.append("p.birth_date <= %s")
+        cond.append("s.birth_date <= %s")
         params.append(_d(upto))
     return " AND ".join(cond) or "1 = 1", params
 
@@ -318,10 +318,10 @@ def _residents_sql(
     if conds:
         amount_sql = f"CASE WHEN {' AND '.join(conds)} THEN {amount_sql} END"
         params = cond_params + params
-    join = f"JOIN {_t(Person)} p ON p.id = s.person_id " if "p.birth_date" in amount_sql else ""
+    # The state carries the person's birth date (PersonState.birth_date): no join.
     sql = (
         f"SELECT s.person_id, s.household_id, s.town_code, s.is_head, {amount_sql} AS amt "
-        f"FROM {_t(PersonState)} s {join}WHERE {_asof('s')} AND s.{key} BETWEEN %s AND %s"
+        f"FROM {_t(PersonState)} s WHERE {_asof('s')} AND s.{key} BETWEEN %s AND %s"
     )
     return sql, [*params, program.municipality_id, _d(base), _d(base), Status.RESIDENT.value]
 
@@ -369,9 +369,9 @@ def _household_chunk_sql(
     residents, params = _residents_sql(program, definition, holds_pk, "household_id")
     asof_params = [program.municipality_id, base, base, Status.RESIDENT.value]
     eldest = (
-        f"(SELECT e.person_id FROM {_t(PersonState)} e JOIN {_t(Person)} ep "
-        f"ON ep.id = e.person_id WHERE e.household_id = g.household_id AND {_asof('e')} "
-        "ORDER BY ep.birth_date, e.person_id LIMIT 1)"
+        f"(SELECT e.person_id FROM {_t(PersonState)} e "
+        f"WHERE e.household_id = g.household_id AND {_asof('e')} "
+        "ORDER BY e.birth_date, e.person_id LIMIT 1)"
     )
     # One head per household and date is the registry's rule; should the data hold two,
     # the lower person id is the payee (and the town is one of theirs).

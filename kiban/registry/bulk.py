@@ -378,6 +378,9 @@ _EVENT_COLS = (
 _STATE_COLS = (
     "municipality_id",
     "person_id",
+    "resident_code",
+    "birth_date",
+    "sex",
     "valid_from",
     "valid_to",
     "status",
@@ -583,12 +586,16 @@ class _Builder:
                         )
                     )
                     ei += 1
+                birth = iso[p.birth_date]
                 for s in p.states:
                     name_key, given_key = name_keys(s.family_kana, s.given_kana)
                     state_rows.append(
                         (
                             code,
                             p_id,
+                            p.resident_code,
+                            birth,
+                            p.sex,
                             iso[s.valid_from],
                             iso[s.valid_to],
                             s.status,

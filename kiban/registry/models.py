@@ -101,7 +101,11 @@ class RegistryEvent(models.Model):
 
     municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, db_index=False)
     kind = models.CharField(max_length=24, choices=EventKind.choices)
-    person = models.ForeignKey(Person, null=True, on_delete=models.PROTECT, related_name="events")
+    # A person's events are found through event_person (below), which starts with the person:
+    # ids are unique across municipalities, so the person alone is the key.
+    person = models.ForeignKey(
+        Person, null=True, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     household = models.ForeignKey(Household, null=True, on_delete=models.PROTECT)
     event_date = models.DateField()  # 異動日
     reported_date = models.DateField()  # 届出日
@@ -112,21 +116,36 @@ class RegistryEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["municipality", "person", "event_date"]),
+            models.Index(fields=["person", "event_date"], name="event_person"),
             models.Index(fields=["municipality", "kind", "event_date"]),
         ]
+
+
+#: The person's fields every one of their states carries a copy of.
+PERSON_FACTS = ("resident_code", "birth_date", "sex")
 
 
 class PersonState(models.Model):
     """A person's registry record as it stood over [valid_from, valid_to)."""
 
     municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, db_index=False)
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="states")
+    # Indexed by state_person and state_household (below), which start with the key: every
+    # index on this table is rebuilt or maintained for each of a city's millions of rows,
+    # so none is there twice.
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="states", db_index=False
+    )
     valid_from = models.DateField()
     valid_to = models.DateField(default=OPEN_END)
     status = models.CharField(max_length=10, choices=Status.choices)
+    # Copies of the person's 住民票コード, date of birth and sex, kept equal to the person's
+    # in every state (a correction rewrites them all): an as-of snapshot of a city then
+    # reads this one table in household order, with no join to the persons.
+    resident_code = models.CharField(max_length=11)
+    birth_date = models.DateField()
+    sex = models.CharField(max_length=1, choices=Sex.choices)
     household = models.ForeignKey(
-        Household, null=True, on_delete=models.PROTECT, related_name="states"
+        Household, null=True, on_delete=models.PROTECT, related_name="states", db_index=False
     )
     relationship = models.CharField(max_length=16, blank=True)  # 続柄 (世帯主, 妻, 子, ...)
     is_head = models.BooleanField(default=False)
@@ -143,7 +162,8 @@ class PersonState(models.Model):
     address_detail = models.CharField(max_length=80, blank=True)  # 番地以下
     building = models.CharField(max_length=80, blank=True)  # 方書
     honseki = models.CharField(max_length=120, blank=True)  # 本籍 (Japanese nationals)
-    event = models.ForeignKey(RegistryEvent, null=True, on_delete=models.PROTECT)
+    # Not indexed: states are never looked up by their event (events are never deleted).
+    event = models.ForeignKey(RegistryEvent, null=True, on_delete=models.PROTECT, db_index=False)
 
     class Meta:
         indexes = [
@@ -151,8 +171,10 @@ class PersonState(models.Model):
             models.Index(fields=["municipality", "valid_to", "valid_from"], name="state_asof"),
             models.Index(fields=["municipality", "name_key"], name="state_name_key"),
             models.Index(fields=["municipality", "given_key"], name="state_given_key"),
-            models.Index(fields=["municipality", "person", "valid_from"], name="state_person"),
-            models.Index(fields=["municipality", "household", "valid_to"], name="state_household"),
+            models.Index(fields=["person", "valid_from"], name="state_person"),
+            # A household's states, and a snapshot's members household by household in
+            # the order it lists them (head first): read along this index, unsorted.
+            models.Index(fields=["household", "-is_head", "person"], name="state_household"),
             models.Index(fields=["municipality", "town_code", "valid_to"], name="state_town"),
         ]
 

@@ -72,6 +72,9 @@ def resident(
     PersonState.objects.create(
         municipality=m,
         person=person,
+        resident_code=person.resident_code,
+        birth_date=birth,
+        sex=sex,
         valid_from=date(2020, 1, 1),
         status=status,
         household=household,

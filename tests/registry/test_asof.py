@@ -82,7 +82,18 @@ class Model:
 
 
 OPS = st.sampled_from(
-    ["move_in", "move_in", "move_out", "within", "birth", "death", "split", "head", "return"]
+    [
+        "move_in",
+        "move_in",
+        "move_out",
+        "within",
+        "birth",
+        "death",
+        "split",
+        "head",
+        "return",
+        "correct",
+    ]
 )
 STEPS = st.lists(
     st.tuples(OPS, st.integers(0, 40), st.integers(0, 1000), st.integers(1, 3)),
@@ -203,6 +214,21 @@ def apply(actor: Any, m: Any, model: Model, op: str, day: date, pick: int, size:
         model.add(head, day, True, hno, False)
         model.add(successor, day, True, hno, True)
         note_event("change of head")
+    elif op == "correct":
+        # 職権修正 of birth date and sex: residence is unchanged, and every state of the
+        # person (the snapshot reads its copies there) must carry the corrected facts.
+        who = Person.objects.get(municipality=m, resident_code=members[pick % len(members)])
+        birth, sex = date(1950, 1, 1) + timedelta(days=pick * 11), "1" if pick % 2 else "2"
+        if (who.birth_date, who.sex) != (birth, sex):
+            services.record_correction(
+                actor=actor,
+                municipality=m,
+                person=who,
+                changes={"birth_date": birth.isoformat(), "sex": sex},
+                reason="届書との照合による誤記訂正",
+                reported_date=day,
+            )
+            note_event("correction of birth date and sex")
     elif op == "split" and others:
         leaver = others[pick % len(others)]
         event = services.record_household_change(
@@ -236,6 +262,13 @@ def test_snapshot_matches_model(steps: list[tuple[str, int, int, int]], probes: 
         dates = {START + timedelta(days=p) for p in probes}
         dates |= {d + timedelta(days=k) for d in event_days for k in (-1, 0)}
         hno = dict(Household.objects.filter(municipality=m).values_list("id", "household_no"))
+        # The person's own record: the snapshot's copies on the states must match it.
+        facts = {
+            pk: (code, birth, sex)
+            for pk, code, birth, sex in Person.objects.filter(municipality=m).values_list(
+                "pk", "resident_code", "birth_date", "sex"
+            )
+        }
         for d in sorted(dates):
             expected = model.on(d)
             got = {
@@ -258,7 +291,9 @@ def test_snapshot_matches_model(steps: list[tuple[str, int, int, int]], probes: 
                 assert [x.person_id for x in h.members[1:]] == sorted(
                     x.person_id for x in h.members[1:]
                 )
-                assert all(isinstance(x.birth_date, date) for x in h.members)
+                assert all(
+                    (x.resident_code, x.birth_date, x.sex) == facts[x.person_id] for x in h.members
+                )
                 assert sum(x.is_head for x in h.members) == 1
         transaction.set_rollback(True)
 

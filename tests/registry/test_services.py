@@ -23,7 +23,7 @@ from kiban.registry.models import (
     RegistryEvent,
     Status,
 )
-from kiban.registry.queries import snapshot_as_of
+from kiban.registry.queries import households_as_of, snapshot_as_of
 from kiban.registry.services import Address
 from tests.factories import CHIYODA, actor_for, municipality
 from tests.registry.core_factories import ADDRESS, OTHER_ADDRESS, current, family, new_person
@@ -695,6 +695,10 @@ def test_correction_replaces_current_record_and_keeps_history(m: Any, clerk: Any
     assert on_d.given_name == "華子"
     spouse.refresh_from_db()
     assert spouse.birth_date == date(1982, 6, 16)
+    # Every state, the closed one too, carries the corrected date: snapshots read it there.
+    assert {s.birth_date for s in PersonState.objects.filter(person=spouse)} == {spouse.birth_date}
+    members = households_as_of(m, D)[on_d.household_id].members
+    assert [x.birth_date for x in members if x.person_id == spouse.pk] == [spouse.birth_date]
     with pytest.raises(ValidationFailed) as exc:
         services.record_correction(
             actor=clerk,

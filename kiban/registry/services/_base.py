@@ -24,6 +24,7 @@ from kiban.core.kana import is_katakana_name, normalize_kana, search_key
 from kiban.core.models import Municipality, Role
 from kiban.registry.models import (
     OPEN_END,
+    PERSON_FACTS,
     EventKind,
     Household,
     Person,
@@ -193,6 +194,7 @@ def _check_order(state: PersonState, event_date: date, field: str = "event_date"
 
 
 _COPIED = (
+    *PERSON_FACTS,
     "status",
     "household_id",
     "relationship",
@@ -632,6 +634,9 @@ def _enter_person(
         PersonState.objects.create(
             municipality=municipality,
             person=person,
+            resident_code=person.resident_code,
+            birth_date=person.birth_date,
+            sex=person.sex,
             valid_from=event_date,
             valid_to=OPEN_END,
             event=event,

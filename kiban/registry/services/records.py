@@ -11,6 +11,7 @@ from kiban.core import audit
 from kiban.core.actors import Actor
 from kiban.core.models import Municipality, Role
 from kiban.registry.models import (
+    PERSON_FACTS,
     EventKind,
     Person,
     PersonState,
@@ -258,6 +259,13 @@ def record_correction(
         for key, value in person_values.items():
             setattr(target, key, value)
         target.save(update_fields=list(person_values))
+        # Every state carries the person's facts (PersonState.resident_code etc.): the
+        # corrected value holds for the whole history, as it does on the person.
+        facts = {k: v for k, v in person_values.items() if k in PERSON_FACTS}
+        if facts:
+            PersonState.objects.filter(person=target).update(**facts)
+            for key, value in facts.items():
+                setattr(state, key, value)
     _successor(state, event, when, **state_values)
     return _finish(
         actor=actor,
