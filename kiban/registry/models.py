@@ -162,8 +162,9 @@ class PersonState(models.Model):
     address_detail = models.CharField(max_length=80, blank=True)  # 番地以下
     building = models.CharField(max_length=80, blank=True)  # 方書
     honseki = models.CharField(max_length=120, blank=True)  # 本籍 (Japanese nationals)
-    # Not indexed: states are never looked up by their event (events are never deleted).
-    event = models.ForeignKey(RegistryEvent, null=True, on_delete=models.PROTECT, db_index=False)
+    # Indexed although states are never looked up by their event: deleting events (a
+    # municipality's data purged) makes the database look for states pointing at each one.
+    event = models.ForeignKey(RegistryEvent, null=True, on_delete=models.PROTECT)
 
     class Meta:
         indexes = [

@@ -4,7 +4,7 @@ An as-of snapshot then reads the state table alone, household by household along
 ``state_household`` (household, head first, person), with no join and no sort. The
 foreign-key indexes that a composite index already starts with are dropped (person and
 household on states, person on events: ids are unique across municipalities, so the
-composite indexes start with the key itself), and the never-used one on the state's event.
+composite indexes start with the key itself).
 """
 
 import django.db.models.deletion
@@ -32,16 +32,6 @@ class Migration(migrations.Migration):
         migrations.RemoveIndex(model_name="personstate", name="state_person"),
         migrations.RemoveIndex(model_name="personstate", name="state_household"),
         migrations.RemoveIndex(model_name="registryevent", name="registry_re_municip_c2992c_idx"),
-        migrations.AlterField(
-            model_name="personstate",
-            name="event",
-            field=models.ForeignKey(
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                to="registry.registryevent",
-            ),
-        ),
         migrations.AlterField(
             model_name="personstate",
             name="household",
