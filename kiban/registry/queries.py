@@ -152,10 +152,6 @@ def households_as_of(municipality: Municipality | str, d: date) -> dict[int, Hou
         known = numbers.result()
         if first_row is not None:
             rows = chain([first_row], rows)
-        if first_row is not None and not isinstance(first_row[5], bool):
-            # Django's SQLite connection turns a "bool" column into True/False as it reads;
-            # a driver that gives 0/1 instead gets each row rebuilt.
-            rows = ((*row[:5], bool(row[5]), row[6]) for row in rows)
         for hid, group in groupby(rows, itemgetter(6)):
             members = list(map(make_member, group))
             first = members[0]

@@ -295,6 +295,7 @@ def test_snapshot_matches_model(steps: list[tuple[str, int, int, int]], probes: 
                     (x.resident_code, x.birth_date, x.sex) == facts[x.person_id] for x in h.members
                 )
                 assert sum(x.is_head for x in h.members) == 1
+                assert all(type(x.is_head) is bool for x in h.members)
         transaction.set_rollback(True)
 
 
