@@ -32,8 +32,8 @@ TOWNS = [(f"{i:04d}{j:03d}", f"テスト町{i}丁目") for i in range(1, 9) for 
 
 STATE_COLUMNS = (
     "municipality_id", "person_id", "resident_code", "birth_date", "sex", "valid_from",
-    "valid_to", "status", "household_id", "relationship", "is_head", "family_name", "given_name", "family_kana", "given_kana",
-    "name_key", "given_key", "postcode", "town_code", "town_name", "address_detail",
+    "valid_to", "status", "household_id", "relationship", "is_head", "family_name",
+    "given_name", "family_kana", "given_kana", "name_key", "given_key", "postcode", "town_code", "town_name", "address_detail",
     "building", "honseki",
 )  # fmt: skip
 PERSON_COLUMNS = (
@@ -204,16 +204,17 @@ def generate_city(
     ):
         hh_rows.append((hh, m, f"T{hh:010d}", adapt(date(1990, 1, 1))))
         fam, fam_kana = FAMILY[hh % len(FAMILY)]
-        facts: dict[int, tuple[str, Any, str]] = {}
+        facts: dict[int, tuple[str, Any, str]] = {}  # person → the copies on their states
         for pid, birth, sex in persons:
-            facts[pid] = (f"{pid:011d}", adapt(birth), sex)
-            person_rows.append((pid, m, *facts[pid][:1], "", "", *facts[pid][1:], "", False, now))
+            code, born = f"{pid:011d}", adapt(birth)
+            facts[pid] = (code, born, sex)
+            person_rows.append((pid, m, code, "", "", born, sex, "", False, now))
             city.birth[pid] = birth
         for s in states:
             given, given_kana = GIVEN[s.person_id % len(GIVEN)]
             state_rows.append(
-                (m, s.person_id, *facts[s.person_id], adapt(s.valid_from), adapt(s.valid_to), s.status,
-                 s.household_id, "世帯主" if s.is_head else "子", s.is_head, fam, given,
+                (m, s.person_id, *facts[s.person_id], adapt(s.valid_from), adapt(s.valid_to),
+                 s.status, s.household_id, "世帯主" if s.is_head else "子", s.is_head, fam, given,
                  fam_kana, given_kana, fam_kana + given_kana, given_kana, "2310000",
                  s.town_code, dict(TOWNS)[s.town_code], "1番1号", "", "")
             )  # fmt: skip
