@@ -148,7 +148,9 @@ def households_as_of(municipality: Municipality | str, d: date) -> dict[int, Hou
     source = _row_batches(sql, params)
     rows: Iterator[tuple[Any, ...]] = chain.from_iterable(source)
     try:
-        first_row = next(rows, None)  # the query has run: the numbers are read by now
+        # The members' query has started (its first rows come at once); on PostgreSQL the
+        # numbers are being read on the other connection meanwhile: wait for them here.
+        first_row = next(rows, None)
         known = numbers.result()
         if first_row is not None:
             rows = chain([first_row], rows)

@@ -634,9 +634,7 @@ def _enter_person(
         PersonState.objects.create(
             municipality=municipality,
             person=person,
-            resident_code=person.resident_code,
-            birth_date=person.birth_date,
-            sex=person.sex,
+            **{fact: getattr(person, fact) for fact in PERSON_FACTS},
             valid_from=event_date,
             valid_to=OPEN_END,
             event=event,
