@@ -3,8 +3,16 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault("KIBAN_MODE", "test")
+
+# `make test` (and so CI) draws the same property-test examples on every run: a failure
+# shows on every run, never by the luck of one. KIBAN_HYPOTHESIS=explore draws new random
+# examples; a failure found that way is kept as an @example on the test.
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("KIBAN_HYPOTHESIS", "repeatable"))
 
 
 @pytest.fixture(autouse=True)

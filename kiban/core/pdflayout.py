@@ -67,7 +67,8 @@ def _units(text: str) -> list[str]:
         else:
             piece = ch
             j = i + 1
-        if units and (piece[0] in NO_START or units[-1][-1] in NO_END):
+        # An opening bracket holds on to what follows, even across a space ("「 「").
+        if units and (piece[0] in NO_START or units[-1].rstrip(" ")[-1:] in NO_END):
             units[-1] += piece
         else:
             units.append(piece)

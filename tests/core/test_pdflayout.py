@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 from django.conf import settings as django_settings
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
@@ -41,6 +41,7 @@ def test_fit_size_is_the_largest_half_point_that_fits() -> None:
 
 @settings(max_examples=80, deadline=None)
 @given(st.text(CHARS, max_size=120), st.floats(60, 400))
+@example("00、、「 「", 60.0)  # a space after an opening bracket is no place to break
 def test_wrap_keeps_every_character_and_every_line_fits(text: str, room: float) -> None:
     lines = wrap(text, FONT, 11, room)
     assert all(width(line, 11) <= room + 1e-6 for line in lines)
