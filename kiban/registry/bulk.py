@@ -792,6 +792,11 @@ def _batches_from_producers(
 # indexes are maintained row by row; above it they are rebuilt at the end.
 DEFER_INDEXES_FROM = 20_000
 _DEFERRABLE = ("registry_personstate", "registry_registryevent", "registry_person")
+#: SQLite page cache (KiB) while the indexes are rebuilt: SQLite's default. The sorter
+#: behind CREATE INDEX keeps runs of this size in memory, sorts them on worker threads
+#: (``PRAGMA threads``) and merges them; with the load's 1 GiB cache it sorts everything at
+#: once on one thread (1M residents: 6.9 s for three indexes, 2.9 s with this cache).
+SQLITE_INDEX_BUILD_CACHE_KIB = 2_000
 
 
 def _drop_indexes_for_bulk(cursor: Any, expected_persons: int) -> list[str]:
@@ -956,6 +961,8 @@ def _load(
                     counts[key] += len(rows)
                 if progress:
                     progress(shown)
+        if recreate and connection.vendor == "sqlite":
+            cursor.execute(f"PRAGMA cache_size = -{SQLITE_INDEX_BUILD_CACHE_KIB}")
         for sql in recreate:
             cursor.execute(sql)
         result = LoadResult(**counts)
