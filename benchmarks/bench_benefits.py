@@ -10,6 +10,7 @@ the exactly-once bookkeeping and the file cost on top of the bare computation.
 Also measured: notice letters (PDF with QR code) per second.
 
     KIBAN_MODE=test .venv/bin/python benchmarks/run.py --only benefits [--full]
+    KIBAN_MODE=test .venv/bin/python benchmarks/bench_benefits.py 1000000  # one size
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _reset(m: Any) -> None:
             )
 
 
-def main(full: bool) -> list[dict[str, Any]]:
+def main(full: bool, residents: int | None = None) -> list[dict[str, Any]]:
     from django.db import connection
 
     from kiban.benefits import services
@@ -118,7 +119,7 @@ def main(full: bool) -> list[dict[str, Any]]:
     from kiban.benefits.programs import parse_definition
     from kiban.core.actors import operator_actor
 
-    residents = 3_770_000 if full else 100_000
+    residents = residents or (3_770_000 if full else 100_000)
     db = connection.vendor
     op = operator_actor("bench")
     m = _municipality()
@@ -181,5 +182,7 @@ if __name__ == "__main__":
     from django.core.management import call_command
 
     call_command("migrate", "--no-input", verbosity=0)
-    for r in main("--full" in sys.argv):
+    # python benchmarks/bench_benefits.py [--full | RESIDENTS]: the current DATABASE_URL.
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()]
+    for r in main("--full" in sys.argv, sizes[0] if sizes else None):
         print(r)

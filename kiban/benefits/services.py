@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import os
 import queue
 import threading
@@ -507,6 +508,18 @@ def _run_chunks(
     return result
 
 
+def _chunk_ranges(lo: int, hi: int, chunk_size: int) -> list[tuple[int, int]]:
+    """``lo..hi`` in equal ranges of at most ``chunk_size`` ids, as many as a multiple of
+    :data:`ELIGIBILITY_WORKERS`, so that no worker is left running the last chunk alone."""
+    span = hi - lo + 1
+    if span <= 0:
+        return []
+    n = -(-span // chunk_size)
+    n = -(-n // ELIGIBILITY_WORKERS) * ELIGIBILITY_WORKERS
+    bounds = [lo + span * i // n for i in range(n + 1)]
+    return [(a, b - 1) for a, b in itertools.pairwise(bounds) if a < b]
+
+
 def compute_eligibility(
     *,
     actor: Actor,
@@ -542,7 +555,7 @@ def compute_eligibility(
     elif definition.holds:
         holds_pk = get_program(municipality, definition.holds).pk
     lo, hi = _id_range(municipality, definition.unit)
-    ranges = [(a, min(a + chunk_size - 1, hi)) for a in range(lo, hi + 1, chunk_size)]
+    ranges = _chunk_ranges(lo, hi, chunk_size)
     now = _dt(timezone.now())
 
     def chunk(first: int, last: int) -> int:

@@ -9,6 +9,8 @@ from datetime import date
 
 import pytest
 from django.db import connection
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiban.benefits import services
 from kiban.benefits.eligibility import age_on
@@ -381,3 +383,21 @@ def test_concurrent_eligibility_runs_create_each_entitlement_once(
     assert sum(created) <= len(households) and len(created) == 3
     if connection.vendor == "postgresql":  # no retries there: the counts add up exactly
         assert sum(created) == len(households)
+
+
+@pytest.mark.django_db(False)
+@given(st.integers(-50, 10**6), st.integers(-3, 5000), st.integers(1, 600))
+def test_chunks_cover_every_id_once_in_rounds_that_keep_every_worker_busy(
+    lo: int, span: int, chunk_size: int
+) -> None:
+    hi = lo + span - 1
+    ranges = services._chunk_ranges(lo, hi, chunk_size)
+    ids = [i for first, last in ranges for i in range(first, last + 1)]
+    assert ids == list(range(lo, hi + 1))
+    assert all(0 < last - first + 1 <= chunk_size for first, last in ranges)
+    sizes = [last - first + 1 for first, last in ranges]
+    if ranges:
+        # chunks of (nearly) one size, in whole rounds (no worker runs the last chunk
+        # alone) unless there are fewer ids than that takes: then one id each
+        assert max(sizes) - min(sizes) <= 1
+        assert len(ranges) % services.ELIGIBILITY_WORKERS == 0 or len(ranges) == span
