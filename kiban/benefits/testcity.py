@@ -33,8 +33,8 @@ TOWNS = [(f"{i:04d}{j:03d}", f"テスト町{i}丁目") for i in range(1, 9) for 
 STATE_COLUMNS = (
     "municipality_id", "person_id", "resident_code", "birth_date", "sex", "valid_from",
     "valid_to", "status", "household_id", "relationship", "is_head", "family_name",
-    "given_name", "family_kana", "given_kana", "name_key", "given_key", "postcode", "town_code", "town_name", "address_detail",
-    "building", "honseki",
+    "given_name", "family_kana", "given_kana", "name_key", "given_key", "postcode",
+    "town_code", "town_name", "address_detail", "building", "honseki",
 )  # fmt: skip
 PERSON_COLUMNS = (
     "id", "municipality_id", "resident_code", "mynumber_enc", "mynumber_hash", "birth_date",
