@@ -55,6 +55,26 @@ def _issue(state: PersonState, **kw: object) -> certificates.IssuedCertificate:
     )
 
 
+def _signed_data(contents: bytes) -> cms.ContentInfo:
+    """The CMS in a signature's /Contents ``<hex…>``, which is zero-padded to its reserved
+    size: parse one DER value and ignore what follows it (stripping the zeros would also cut
+    a signature whose last byte happens to be zero, one in 256)."""
+    return cms.ContentInfo.load(bytes.fromhex(contents.strip(b"<>").decode()), strict=False)
+
+
+def test_signed_data_keeps_a_signature_that_ends_in_a_zero_byte(head: PersonState) -> None:
+    pdf = _issue(head).pdf
+    m = re.search(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)", pdf)
+    assert m is not None
+    info = _signed_data(pdf[int(m.group(2)) : int(m.group(3))])
+    signer_info = info["content"]["signer_infos"][0]
+    signer_info["signature"] = signer_info["signature"].native[:-1] + b"\x00"
+    der = info.dump(force=True)
+    assert der[-1] == 0  # the signature is the last thing in the CMS
+    padded = b"<" + der.hex().encode() + b"00" * 64 + b">"
+    assert _signed_data(padded).dump() == der
+
+
 def _independent_check(pdf: bytes) -> x509.Certificate:
     """Verify the CMS signature over the ByteRange with asn1crypto + cryptography only."""
     m = re.search(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", pdf)
@@ -62,8 +82,7 @@ def _independent_check(pdf: bytes) -> x509.Certificate:
     a, b, c, d = (int(x) for x in m.groups())
     assert a == 0 and c + d == len(pdf)  # the signature covers the whole file
     signed = pdf[a : a + b] + pdf[c : c + d]
-    contents = pdf[a + b : c].strip(b"<>")
-    info = cms.ContentInfo.load(bytes.fromhex(contents.decode()).rstrip(b"\x00"))
+    info = _signed_data(pdf[a + b : c])
     signed_data = info["content"]
     signer_info = signed_data["signer_infos"][0]
     attrs = {a["type"].native: a["values"][0] for a in signer_info["signed_attrs"]}
