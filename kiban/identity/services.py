@@ -428,8 +428,12 @@ def publish_demo_crl(*, actor: Actor = SYSTEM, ca: jpki.CAKeyPair | None = None)
     previous = RevocationList.objects.filter(ca=row).first() if row else None
     number = (previous.crl_number or 0) + 1 if previous else 1
     now = datetime.now(UTC).replace(microsecond=0)
-    if previous is not None and previous.this_update >= now:
-        now = previous.this_update + timedelta(seconds=1)
+    # Never dated before the CRL already loaded (load_crl refuses an older one), and never
+    # after now: several revocations within one second used to add a second each, and a CRL
+    # dated in the future is not yet valid, so every signature of the CA was refused until
+    # the clock caught up. The same date with a higher CRL number is a newer CRL.
+    if previous is not None and previous.this_update > now:
+        now = previous.this_update
     crl = jpki.build_crl(
         ca,
         revoked,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -236,18 +237,26 @@ def test_concurrent_pay_runs_never_share_an_entitlement(
     _city(muni, op, households=150, share=1.0)
     payable = Entitlement.objects.filter(person__bank_account__isnull=False).count()
     errors: list[BaseException] = []
+    finished: list[int] = []
     barrier = threading.Barrier(4)
 
     def run(i: int) -> None:
         try:
             barrier.wait()
-            for _attempt in range(50):
+            # SQLite's shared cache says "locked" instead of waiting: run again after a pause
+            # until the run holding the database is done. Bounded by time, not by a count of
+            # attempts (50 back-to-back attempts were used up in well under a second, and a
+            # run that gave up that way was never noticed).
+            give_up = time.monotonic() + 120
+            while True:
                 try:
                     _pay(muni, op, tmp_path / f"{i}.txt")
+                    finished.append(i)
                     return
-                except OperationalError as e:  # SQLite shared-cache "locked": run again
-                    if "locked" not in str(e):
+                except OperationalError as e:
+                    if "locked" not in str(e) or time.monotonic() > give_up:
                         raise
+                    time.sleep(0.005)
         except BaseException as e:
             errors.append(e)
         finally:
@@ -260,6 +269,7 @@ def test_concurrent_pay_runs_never_share_an_entitlement(
     for t in threads:
         t.join()
     assert not errors
+    assert sorted(finished) == [0, 1, 2, 3]  # every run ran to its end
     seen: list[int] = []
     for f in tmp_path.glob("*.txt"):
         for rec in zengin.parse_transfer_file(f.read_bytes()).records:

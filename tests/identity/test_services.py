@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
+from django.utils import timezone
 
 from kiban.core.errors import Forbidden, KibanError, NotFound, ValidationFailed
 from kiban.core.models import AuditEntry
@@ -25,6 +26,7 @@ from kiban.identity.services import (
     init_demo_ca,
     issue_card,
     load_crl,
+    revoke_card,
     revoke_cards_for,
     trust_store,
 )
@@ -212,17 +214,27 @@ def test_revoke_cards_for_publishes_demo_crl(
     assert revoke_cards_for(person, "again") == 0
 
 
+def _years_ago(today: date, years: int) -> date:
+    """The day ``years`` before ``today``: the birthday that makes one that old today (a
+    29 February gives the 28th, as the age bands do)."""
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:
+        return today.replace(year=today.year - years, day=28)
+
+
 def test_coverage_by_town_and_age() -> None:
     m = municipality()
     pki = live_pki()
-    today = date.today()
-    a = resident(m, town="中区山下町", birth=today.replace(year=today.year - 35))
-    resident(m, town="中区山下町", birth=today.replace(year=today.year - 36))
-    b = resident(m, town="西区高島", birth=today.replace(year=today.year - 82))
+    today = timezone.localdate()
+    # Ages relative to today (no fixed birth date ages out of its band in a few years).
+    a = resident(m, town="中区山下町", birth=_years_ago(today, 35))
+    resident(m, town="中区山下町", birth=_years_ago(today, 36))
+    b = resident(m, town="西区高島", birth=_years_ago(today, 82))
     resident(m, town="西区高島", status="moved_out")
     pki.card(a)
     pki.card(b)
-    expired, _, _ = pki.card(resident(m, town="西区高島", birth=date(1990, 1, 2)))
+    expired, _, _ = pki.card(resident(m, town="西区高島", birth=_years_ago(today, 37)))
     Card.objects.filter(pk=expired.pk).update(expires_on=today - timedelta(days=1))
     cov = card_coverage(actor=actor_for(m, "registry_clerk"), municipality=m)
     towns = {r.label: (r.residents, r.holders) for r in cov.by_town}
@@ -294,3 +306,50 @@ def test_registry_address_and_name_changes_revoke_the_signature_certificate(
     )
     cards[renamed.pk].refresh_from_db()
     assert cards[renamed.pk].sig_revoked_at is not None
+
+
+def test_revocations_within_one_second_keep_the_demo_crl_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each revocation re-publishes the demo CRL. Several within one second must not date it
+    in the future: a CRL not yet valid makes every signature of the CA untrusted."""
+    from kiban.identity import services as identity_services
+    from kiban.identity.intake import submit_signed_application
+    from tests.identity.helpers import juminhyo_payload
+
+    frozen = datetime.now(UTC).replace(microsecond=0)
+
+    class OneSecond(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return frozen.astimezone(tz) if tz is not None else frozen.replace(tzinfo=None)
+
+    monkeypatch.setattr(identity_services, "datetime", OneSecond)  # every publish in one second
+    m = municipality()
+    people = [resident(m, given=f"利用者{i}", detail=f"{i}番地") for i in range(4)]
+    cards = [
+        issue_card(
+            actor=OPERATOR,
+            municipality=m,
+            resident_code=p.resident_code,
+            out=tmp_path / f"{i}.p12",
+            auth_pin="1234",
+            sign_pin="abc123",
+        )
+        for i, p in enumerate(people)
+    ]
+    for card in cards[:3]:
+        revoke_card(actor=actor_for(m, "registry_clerk"), card=card, reason="紛失")
+    crl = RevocationList.objects.get()
+    assert crl.entries == 6  # three cards, two certificates each
+    assert crl.this_update <= frozen
+    payload = juminhyo_payload(m)
+    signature = SoftCard.open(tmp_path / "3.p12").sign_cms(payload, "abc123")
+    app, created = submit_signed_application(
+        municipality=m,
+        procedure_id="juminhyo-copy-request",
+        payload=payload,
+        signature=signature,
+        fulfil=False,
+    )
+    assert created and app.person_id == people[3].pk
