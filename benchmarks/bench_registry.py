@@ -15,7 +15,8 @@ Rows (quick: N = 100,000; --full: 1,000,000 and 3,770,000):
   with the same columns and no index, constraint or foreign key, by the same method
   (executemany on SQLite, COPY on PostgreSQL) and timed the same way; ``ratio`` = load
   rate / baseline rate (1.0 = as fast as a plain insert; 0.33 = three times slower).
-- ``as-of household snapshot N``: ``kiban.registry.queries.households_as_of`` for a date.
+- ``as-of household snapshot N``: ``kiban.registry.queries.households_as_of`` for a date,
+  timed in a fresh process (``bench_registry.py --snapshot CODE``).
 - ``name search p50/p99 N``: 1000 random name prefixes, each one indexed range query on
   ``PersonState.name_key`` returning up to 50 current records.
 
@@ -25,8 +26,11 @@ rows are deleted before and after each size.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import subprocess
+import sys
 import time
 from datetime import date
 from typing import Any
@@ -173,16 +177,27 @@ def _analyze() -> None:
 
 
 def _snapshot_seconds(m: Any) -> tuple[float, int]:
-    import gc
+    """``households_as_of`` timed in a fresh process, as a CLI run (benefit eligibility) or
+    a server worker meets it, not in this one, whose heap holds what generating and
+    inserting a city twice left behind."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--snapshot", m.code],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    seconds, households = json.loads(child.stdout.splitlines()[-1])
+    return float(seconds), int(households)
 
+
+def _snapshot_here(code: str) -> None:
+    """The child of ``_snapshot_seconds``: print [seconds, households] as JSON."""
     from kiban.registry import queries
 
-    # Timed as a fresh process (a CLI run) would see it, without the garbage of the load
-    # and the baseline run before it in this process (1M: 3.35 s with it, 2.8 s without).
-    gc.collect()
     started = time.perf_counter()
-    households = queries.households_as_of(m, AS_OF)
-    return time.perf_counter() - started, len(households)
+    households = queries.households_as_of(code, AS_OF)
+    print(json.dumps([time.perf_counter() - started, len(households)]), flush=True)
 
 
 def _name_search(m: Any) -> tuple[float, float]:
@@ -260,11 +275,13 @@ def main(full: bool) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     # Stand-alone: python benchmarks/bench_registry.py [--full | SIZE ...]; rows print as
     # each size finishes.
-    import sys
 
     from django.core.management import call_command
 
     _setup()
+    if sys.argv[1:2] == ["--snapshot"]:
+        _snapshot_here(sys.argv[2])
+        sys.exit(0)
     call_command("migrate", "--no-input", verbosity=0)
     args = [a for a in sys.argv[1:] if a != "--full"]
     for n in [int(a) for a in args] or (

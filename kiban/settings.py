@@ -114,11 +114,18 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers proceed during a write; IMMEDIATE takes the write lock at BEGIN
-    # so two batch writers serialise instead of failing halfway.
+    # so two batch writers serialise instead of failing halfway. A big load (a city of
+    # millions in one transaction) grows the WAL file by gigabytes; journal_size_limit
+    # cuts it back to 64 MB as soon as the next write starts the WAL over, instead of the
+    # stale file holding disk and page cache until the last connection closes (3.77M: a
+    # 3.4 GB WAL made the next snapshot 13.4 s instead of 8.8 s).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+            " PRAGMA journal_size_limit=67108864;"
+        ),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
