@@ -182,7 +182,6 @@ def _snapshot_seconds(m: Any) -> tuple[float, int]:
     inserting a city twice left behind."""
     child = subprocess.run(
         [sys.executable, __file__, "--snapshot", m.code],
-        env=dict(os.environ),
         stdout=subprocess.PIPE,
         text=True,
         check=True,
@@ -275,7 +274,6 @@ def main(full: bool) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     # Stand-alone: python benchmarks/bench_registry.py [--full | SIZE ...]; rows print as
     # each size finishes.
-
     from django.core.management import call_command
 
     _setup()

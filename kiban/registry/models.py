@@ -147,7 +147,12 @@ class SQLiteCoveringIndex(models.Index):
 
     def create_sql(self, model: Any, schema_editor: Any, using: str = "", **kwargs: Any) -> Any:
         if schema_editor.connection.vendor == "sqlite" and self.covering:
-            wide = models.Index(fields=[*self.fields, *self.covering], name=self.name)
+            wide = models.Index(
+                fields=[*self.fields, *self.covering],
+                name=self.name,
+                condition=self.condition,
+                db_tablespace=self.db_tablespace,
+            )
             return wide.create_sql(model, schema_editor, using=using, **kwargs)
         return super().create_sql(model, schema_editor, using=using, **kwargs)
 

@@ -165,16 +165,7 @@ def _members_sql(code: str, d: date) -> tuple[str, Sequence[Any]]:
     planner would otherwise, without statistics (no ANALYZE since a load), take the as-of
     index and sort a city's rows.
     """
-    sql, params = _members_as_of(code, d).query.sql_with_params()
-    if connection.vendor == "sqlite":
-        table = f" FROM {connection.ops.quote_name(PersonState._meta.db_table)} "
-        assert sql.count(table) == 1, sql
-        sql = sql.replace(table, f'{table}INDEXED BY "state_household" ')
-    return sql, params
-
-
-def _members_as_of(code: str, d: date) -> QuerySet[PersonState, tuple[Any, ...]]:
-    return (
+    members = (
         snapshot_as_of(code, d)
         .filter(household__isnull=False)
         .values_list(
@@ -189,6 +180,13 @@ def _members_as_of(code: str, d: date) -> QuerySet[PersonState, tuple[Any, ...]]
         )
         .order_by("household_id", "-is_head", "person_id")
     )
+    sql, params = members.query.sql_with_params()
+    if connection.vendor == "sqlite":
+        quote = connection.ops.quote_name
+        table = f" FROM {quote(PersonState._meta.db_table)} "
+        assert sql.count(table) == 1, sql
+        sql = sql.replace(table, f"{table}INDEXED BY {quote('state_household')} ")
+    return sql, params
 
 
 class _HouseholdNumbers:

@@ -12,16 +12,17 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 LIMIT = 64 * 1024 * 1024
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    """A connection set up the way Django sets up kiban's (the settings' init_command)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    for command in settings.DATABASES["default"]["OPTIONS"]["init_command"].split(";"):
-        if command.strip():
-            conn.execute(command)
+    """A new connection to ``path`` set up by Django the way it sets up kiban's own (the
+    settings' options, init_command included), in autocommit."""
+    params = {**connection.get_connection_params(), "database": str(path)}
+    conn = connection.get_new_connection(params)
+    conn.isolation_level = None
     return conn
 
 
