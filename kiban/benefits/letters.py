@@ -9,7 +9,7 @@ files of ``per_file`` pages for printing; the file names sort in print order.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -18,7 +18,6 @@ from pathlib import Path
 import segno
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -221,46 +220,87 @@ def draw_letter(
     canvas.showPage()
 
 
-def pending_letters(municipality: Municipality, program: Program) -> Iterator[Letter]:
-    """Entitlements whose payee has no registered account, with their latest address."""
-    latest = PersonState.objects.filter(
-        municipality=municipality, person_id=OuterRef("person_id")
-    ).order_by("-valid_to", "-valid_from")
-    qs = (
-        with_payment_state(
-            program.entitlements.filter(status=EntitlementStatus.APPROVED)
-        )
+def pending_letters(municipality: Municipality, program: Program) -> Generator[Letter]:
+    """Entitlements whose payee has no registered account, with their latest address, in
+    print order (town, then entitlement).
+
+    The entitlements are streamed; the payees' latest registry states are read a block at
+    a time, for that block only (not one correlated lookup per field and entitlement,
+    which PostgreSQL would run for every notice of the city before sorting the first).
+    """
+    rows = (
+        with_payment_state(program.entitlements.filter(status=EntitlementStatus.APPROVED))
         .filter(pay_state="no_account")
-        .annotate(
-            family=Subquery(latest.values("family_name")[:1]),
-            given=Subquery(latest.values("given_name")[:1]),
-            postcode=Subquery(latest.values("postcode")[:1]),
-            town=Subquery(latest.values("town_name")[:1]),
-            code=Subquery(latest.values("town_code")[:1]),
-            detail=Subquery(latest.values("address_detail")[:1]),
-            building=Subquery(latest.values("building")[:1]),
-        )
         .order_by("town_code", "id")
-        .values_list("id", "family", "given", "postcode", "town", "code", "detail",
-                     "building", "amount", "members")
-    )  # fmt: skip
-    for eid, family, given, postcode, town, code, detail, building, amount, members in qs.iterator(
-        chunk_size=5000
-    ):
-        # Stored town names are the full label for generated and imported records, but only
-        # the 町字 for recorded events: complete them to the full postal address.
-        full_town = full_town_name(
-            town or "",
-            lg_code=municipality.code,
-            prefecture=municipality.prefecture,
-            municipality_name=municipality.name,
-            town_code=code or "",
-            postcode=postcode or "",
-        )
-        address = f"{full_town}{(detail or '').strip()}"
-        yield Letter(
-            eid, f"{family}　{given}", postcode or "", address, amount, members, building or ""
-        )
+        .values_list("id", "person_id", "amount", "members")
+        .iterator(chunk_size=LETTER_BLOCK)
+    )
+    block: list[tuple[int, int, int, int]] = []
+    for row in rows:
+        block.append(row)
+        if len(block) == LETTER_BLOCK:
+            yield from _letters(municipality, block)
+            block = []
+    yield from _letters(municipality, block)
+
+
+def _letters(
+    municipality: Municipality, block: list[tuple[int, int, int, int]]
+) -> Iterator[Letter]:
+    """The letters of a block of (entitlement, payee, amount, members) rows."""
+    latest = _latest_states(municipality, [r[1] for r in block])
+    for eid, person_id, amount, members in block:
+        yield _letter(municipality, eid, latest.get(person_id), amount, members)
+
+
+#: Notices read from the database at a time.
+LETTER_BLOCK = 5000
+
+
+def _latest_states(municipality: Municipality, person_ids: list[int]) -> dict[int, PersonState]:
+    """Each person's latest registry state (the one valid last; of two, the later start)."""
+    latest: dict[int, PersonState] = {}
+    for state in PersonState.objects.filter(
+        municipality=municipality, person_id__in=person_ids
+    ).order_by("person_id", "valid_to", "valid_from"):
+        latest[state.person_id] = state  # ascending: the last one per person wins
+    return latest
+
+
+def _letter(
+    municipality: Municipality, eid: int, st: PersonState | None, amount: int, members: int
+) -> Letter:
+    if st is None:  # every payee has a registry state; should one not, no address
+        return Letter(eid, "", "", "", amount, members, "")
+    # Stored town names are the full label for generated and imported records, but only
+    # the 町字 for recorded events: complete them to the full postal address.
+    full_town = full_town_name(
+        st.town_name or "",
+        lg_code=municipality.code,
+        prefecture=municipality.prefecture,
+        municipality_name=municipality.name,
+        town_code=st.town_code or "",
+        postcode=st.postcode or "",
+    )
+    address = f"{full_town}{(st.address_detail or '').strip()}"
+    return Letter(
+        eid,
+        f"{st.family_name}　{st.given_name}",
+        st.postcode or "",
+        address,
+        amount,
+        members,
+        st.building or "",
+    )
+
+
+def count_pending_letters(program: Program) -> int:
+    """How many notices the program's payees without an account are owed."""
+    return (
+        with_payment_state(program.entitlements.filter(status=EntitlementStatus.APPROVED))
+        .filter(pay_state="no_account")
+        .count()
+    )
 
 
 def generate_notice_letters(
@@ -285,11 +325,7 @@ def generate_notice_letters(
     run = LetterRun()
     canvas: Canvas | None = None
     path: Path | None = None
-    total = (
-        with_payment_state(program.entitlements.filter(status=EntitlementStatus.APPROVED))
-        .filter(pay_state="no_account")
-        .count()
-    )
+    total = count_pending_letters(program)
 
     def close() -> None:
         nonlocal canvas
@@ -300,8 +336,10 @@ def generate_notice_letters(
 
     if limit is not None:
         total = min(total, limit)
-    for letter in pending_letters(municipality, program):
+    letters = pending_letters(municipality, program)
+    for letter in letters:
         if limit is not None and run.letters >= limit:
+            letters.close()  # the server-side cursor, now
             break
         if run.letters % per_file == 0:
             close()

@@ -1,0 +1,180 @@
+"""Payment states of a program's entitlements: every state and every edge case of
+"returned", and the dashboard counts, the list needing action and the notice letters built
+on them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from kiban.benefits import services
+from kiban.benefits.letters import count_pending_letters, pending_letters
+from kiban.benefits.models import BankAccount, Entitlement, Payment, PaymentState, Program
+from kiban.benefits.testcity import generate_city
+from kiban.core.actors import Actor
+from kiban.core.models import Municipality
+from tests.benefits.conftest import BASE, TODAY, TRANSFER, household_program
+
+
+def _states(program: Program) -> dict[int, str]:
+    qs = services.with_payment_state(program.entitlements.filter(status="approved"))
+    return dict(qs.values_list("id", "pay_state"))
+
+
+def _attempt(e: Entitlement, state: str, *, at: object = None) -> None:
+    """Record a bank result on the entitlement's latest payment attempt."""
+    pay = Payment.objects.filter(entitlement=e).order_by("-id").first()
+    assert pay is not None
+    pay.state, pay.result_at = state, at
+    pay.result_code = "2" if state == PaymentState.RETURNED else "0"
+    pay.save()
+
+
+@dataclass
+class City:
+    program: Program
+    expected: dict[int, str]  # entitlement id -> the state it must be in
+
+
+@pytest.fixture
+def city(muni: Municipality, op: Actor, tmp_path: Path) -> City:
+    """A city with entitlements in every payment state, including the edge cases."""
+    generate_city(muni, households=80, base_date=BASE, seed=3)
+    program = household_program(muni, op)
+    services.compute_eligibility(actor=op, municipality=muni, program_id="flat")
+    services.generate_demo_accounts(actor=op, municipality=muni, share=0.7)
+    services.pay(actor=op, municipality=muni, program_id="flat", transfer_date=TRANSFER,
+                 out=tmp_path / "1.txt", today=TODAY)  # fmt: skip
+    sent = list(Entitlement.objects.filter(program=program, payments__isnull=False).order_by("id"))
+    assert len(sent) > 20
+    now = timezone.now()
+    # Untouched: sent (in the batch) or, without an account, no_account.
+    expected = {e.pk: "sent" for e in sent}
+    expected.update(
+        (pk, "no_account")
+        for pk in Entitlement.objects.filter(program=program, payments__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    accounts = {a.person_id: a for a in BankAccount.objects.filter(municipality=muni)}
+    for e in sent[:5]:  # paid
+        expected[e.pk] = "paid"
+        _attempt(e, PaymentState.PAID, at=now)
+    for e in sent[5:9]:  # returned, account not corrected since: "returned"
+        expected[e.pk] = "returned"
+        _attempt(e, PaymentState.RETURNED, at=now)
+        BankAccount.objects.filter(pk=accounts[e.person_id].pk).update(
+            updated_at=now - timedelta(days=1)
+        )
+    for e in sent[9:12]:  # returned, account corrected after: "ready"
+        expected[e.pk] = "ready"
+        _attempt(e, PaymentState.RETURNED, at=now - timedelta(days=2))
+        BankAccount.objects.filter(pk=accounts[e.person_id].pk).update(updated_at=now)
+    for e in sent[12:14]:  # returned, account updated at the very time of the return
+        expected[e.pk] = "returned"
+        _attempt(e, PaymentState.RETURNED, at=now)
+        BankAccount.objects.filter(pk=accounts[e.person_id].pk).update(updated_at=now)
+    for e in sent[14:16]:  # returned with no result time recorded
+        expected[e.pk] = "returned"
+        _attempt(e, PaymentState.RETURNED, at=None)
+    for e in sent[16:18]:  # returned, then the account was removed
+        expected[e.pk] = "returned"
+        _attempt(e, PaymentState.RETURNED, at=now)
+        BankAccount.objects.filter(pk=accounts[e.person_id].pk).delete()
+    for e in sent[18:20]:  # returned, re-paid: returned + pending
+        expected[e.pk] = "pending"
+        _attempt(e, PaymentState.RETURNED, at=now - timedelta(days=3))
+        p = Payment.objects.filter(entitlement=e).get()
+        p.pk, p.state, p.result_at, p.result_code = None, PaymentState.PENDING, None, ""
+        p.save()
+    for e in sent[20:22]:  # two returns: the later one after the account's update
+        expected[e.pk] = "returned"
+        _attempt(e, PaymentState.RETURNED, at=now - timedelta(days=5))
+        p = Payment.objects.filter(entitlement=e).get()
+        p.pk, p.result_at = None, now
+        p.save()
+        BankAccount.objects.filter(pk=accounts[e.person_id].pk).update(
+            updated_at=now - timedelta(days=1)
+        )
+    # Some payees without a payment get an account afterwards: "ready".
+    unpaid = Entitlement.objects.filter(program=program, payments__isnull=True).order_by("id")
+    for e in unpaid[:3]:
+        expected[e.pk] = "ready"
+        BankAccount.objects.create(
+            municipality=muni, person_id=e.person_id, bank_code="0005", bank_name="ﾐﾂﾋﾞｼﾕ-ｴﾌｼﾞｴｲ",
+            branch_code="001", branch_name="ﾎﾝﾃﾝ", account_type="1", account_number="1234567",
+            holder_kana="テスト", holder_zengin="ﾃｽﾄ", registered_via="console", updated_at=now,
+        )  # fmt: skip
+    return City(program, expected)
+
+
+@pytest.mark.django_db
+def test_every_payment_state_and_the_edge_cases_of_returned(city: City) -> None:
+    states = _states(city.program)
+    assert states == city.expected
+    assert set(states.values()) == set(services.PAY_STATES)  # every state is covered
+    assert Counter(states.values())["returned"] == 12
+
+
+@pytest.mark.django_db
+def test_status_and_town_counts_agree_with_each_entitlement(
+    muni: Municipality, op: Actor, city: City
+) -> None:
+    states = city.expected
+    amounts = dict(city.program.entitlements.values_list("id", "amount"))
+    towns = dict(city.program.entitlements.values_list("id", "town_code"))
+    rows = services.program_status(actor=op, municipality=muni, program_id="flat")
+    assert [r.state for r in rows] == list(services.PAY_STATES)
+    for r in rows:
+        ids = [i for i, s in states.items() if s == r.state]
+        assert (r.count, r.amount) == (len(ids), sum(amounts[i] for i in ids))
+    by_town = services.status_by_town(actor=op, municipality=muni, program_id="flat")
+    expected: dict[str, Counter[str]] = {}
+    for i, s in states.items():
+        expected.setdefault(towns[i] or "-", Counter())[s] += 1
+    assert by_town == {t: dict(c) for t, c in expected.items()}
+
+
+@pytest.mark.django_db
+def test_needing_action_lists_no_account_then_returned_in_order(
+    muni: Municipality, op: Actor, city: City
+) -> None:
+    states = city.expected
+    wanted = sorted((s, i) for i, s in states.items() if s in ("no_account", "returned"))
+    rows = services.needing_action(actor=op, municipality=muni, program_id="flat", limit=500)
+    assert [(r["pay_state"], r["id"]) for r in rows] == wanted
+    short = services.needing_action(actor=op, municipality=muni, program_id="flat", limit=3)
+    assert [(r["pay_state"], r["id"]) for r in short] == wanted[:3]
+    returned = next(r for r in rows if r["pay_state"] == "returned" and r["return_reason"])
+    assert returned["name"] and returned["address"]
+
+
+@pytest.mark.django_db
+def test_notices_go_to_exactly_the_payees_without_an_account(
+    muni: Municipality, city: City
+) -> None:
+    no_account = {i for i, s in city.expected.items() if s == "no_account"}
+    letters = list(pending_letters(muni, city.program))
+    assert {x.entitlement_id for x in letters} == no_account
+    assert count_pending_letters(city.program) == len(no_account)
+    towns = dict(city.program.entitlements.values_list("id", "town_code"))
+    order = [(towns[x.entitlement_id], x.entitlement_id) for x in letters]
+    assert order == sorted(order)  # print order: town, then entitlement
+    assert all(x.name.strip() and x.address for x in letters)
+
+
+@pytest.mark.django_db
+def test_notice_letters_are_read_in_blocks(
+    muni: Municipality, city: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiban.benefits import letters
+
+    whole = [x.entitlement_id for x in pending_letters(muni, city.program)]
+    monkeypatch.setattr(letters, "LETTER_BLOCK", 2)
+    assert [x.entitlement_id for x in pending_letters(muni, city.program)] == whole
+    assert len(whole) > 2
