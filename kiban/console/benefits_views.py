@@ -35,14 +35,12 @@ STATE_COLOURS = {
 def index(request: HttpRequest) -> HttpResponse:
     m = console_municipality(request)
     actor = console_actor(request)
-    programs = []
-    for p in Program.objects.filter(municipality=m).order_by("program_id"):
-        rows = services.program_status(actor=actor, municipality=m, program_id=p.program_id)
-        programs.append(
-            {"program": p, "count": sum(r.count for r in rows),
-             "amount": sum(r.amount for r in rows),
-             "paid": next(r.count for r in rows if r.state == "paid")}
-        )  # fmt: skip
+    totals = services.program_totals(actor=actor, municipality=m)
+    none = services.ProgramTotals(0, 0, 0)
+    programs = [
+        {"program": p, "totals": totals.get(p.pk, none)}
+        for p in Program.objects.filter(municipality=m).order_by("program_id")
+    ]
     found: list[dict[str, Any]] = []
     query = request.GET.get("q", "").strip()
     if query:
@@ -128,16 +126,14 @@ def _dashboard_context(request: HttpRequest, program_id: str) -> dict[str, Any]:
     m = console_municipality(request)
     actor = console_actor(request)
     program = services.get_program(m, program_id)
-    rows = services.program_status(actor=actor, municipality=m, program_id=program_id)
+    rows, towns = services.status_and_towns(actor=actor, municipality=m, program_id=program_id)
     return {
         "program": program,
         "rows": rows,
         "total_count": sum(r.count for r in rows),
         "total_amount": sum(r.amount for r in rows),
         "chart": _bar_chart(rows),
-        "towns": _town_chart(
-            m, services.status_by_town(actor=actor, municipality=m, program_id=program_id)
-        ),
+        "towns": _town_chart(m, towns),
         "colours": [(services.PAY_STATES[k][0], c) for k, c in STATE_COLOURS.items()],
         "action": services.needing_action(
             actor=actor, municipality=m, program_id=program_id, limit=50

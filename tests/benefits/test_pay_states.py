@@ -18,6 +18,7 @@ from kiban.benefits.models import BankAccount, Entitlement, Payment, PaymentStat
 from kiban.benefits.testcity import generate_city
 from kiban.core.actors import Actor
 from kiban.core.models import Municipality
+from tests import factories
 from tests.benefits.conftest import BASE, TODAY, TRANSFER, household_program
 
 
@@ -133,7 +134,8 @@ def test_status_and_town_counts_agree_with_each_entitlement(
     for r in rows:
         ids = [i for i, s in states.items() if s == r.state]
         assert (r.count, r.amount) == (len(ids), sum(amounts[i] for i in ids))
-    by_town = services.status_by_town(actor=op, municipality=muni, program_id="flat")
+    both, by_town = services.status_and_towns(actor=op, municipality=muni, program_id="flat")
+    assert both == rows  # the dashboard's one pass says what the status says
     expected: dict[str, Counter[str]] = {}
     for i, s in states.items():
         expected.setdefault(towns[i] or "-", Counter())[s] += 1
@@ -178,3 +180,31 @@ def test_notice_letters_are_read_in_blocks(
     monkeypatch.setattr(letters, "LETTER_BLOCK", 2)
     assert [x.entitlement_id for x in pending_letters(muni, city.program)] == whole
     assert len(whole) > 2
+
+
+@pytest.mark.django_db
+def test_program_list_totals_agree_with_the_status(
+    muni: Municipality, op: Actor, city: City
+) -> None:
+    household_program(muni, op, id="later", name="未計算の給付金")  # no entitlements yet
+    totals = services.program_totals(actor=op, municipality=muni)
+    rows = services.program_status(actor=op, municipality=muni, program_id="flat")
+    flat = totals[city.program.pk]
+    assert flat.entitlements == sum(r.count for r in rows) == len(city.expected)
+    assert flat.amount == sum(r.amount for r in rows)
+    assert flat.paid == next(r.count for r in rows if r.state == "paid") == 5
+    assert len(totals) == 1  # the program without entitlements has no row
+    # The console's list of programs shows them, and the empty program with zeros.
+    client = factories.logged_in_client(factories.staff(muni, "benefits_clerk"))
+    html = client.get("/console/benefits/").content.decode()
+    for figure in (flat.entitlements, flat.amount):
+        assert f"{figure:,}" in html
+    assert "未計算の給付金" in html
+    # Another municipality's clerk sees none of it.
+    other = factories.municipality(*factories.CHIYODA)
+    other_html = (
+        factories.logged_in_client(factories.staff(other, "benefits_clerk"))
+        .get("/console/benefits/")
+        .content.decode()
+    )
+    assert "未計算の給付金" not in other_html and f"{flat.amount:,}" not in other_html
