@@ -210,3 +210,20 @@ def test_program_list_totals_agree_with_the_status(
         .content.decode()
     )
     assert "未計算の給付金" not in other_html and f"{flat.amount:,}" not in other_html
+
+
+@pytest.mark.django_db
+def test_needing_action_in_small_windows_finds_the_same(
+    muni: Municipality, op: Actor, city: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wanted = sorted((s, i) for i, s in city.expected.items() if s in ("no_account", "returned"))
+    monkeypatch.setattr(services, "ACTION_WINDOW", 1)  # windows of 1, 4, 16, ... ids
+    for limit in (1, 7, 500):
+        rows = services.needing_action(actor=op, municipality=muni, program_id="flat", limit=limit)
+        first = sorted(i for _, i in wanted)[:limit]
+        assert [(r["pay_state"], r["id"]) for r in rows] == sorted(
+            (city.expected[i], i) for i in first
+        )
+    # A program without entitlements needs nothing.
+    household_program(muni, op, id="empty", name="空の給付金")
+    assert services.needing_action(actor=op, municipality=muni, program_id="empty") == []
