@@ -1052,17 +1052,36 @@ def needing_action(
         .order_by("entitlement_id", "result_at")
         .values_list("entitlement_id", "result_code")
     )
+    protected = set(
+        Person.objects.filter(pk__in=[r["person_id"] for r in rows], protected=True).values_list(
+            "pk", flat=True
+        )
+    )
     for r in rows:
         st = names.get(r["person_id"])
-        r["name"] = st.full_name if st else ""
-        r["address"] = st.address if st else ""
+        if r["person_id"] in protected:  # 支援措置: no name or address outside the registry
+            r["name"], r["address"] = WITHHELD, ""
+        else:
+            r["name"] = st.full_name if st else ""
+            r["address"] = st.address if st else ""
         code = last_returns.get(r["id"])
         r["return_reason"] = (
             f"{zengin.RESULT_CODES[code].ja} / {zengin.RESULT_CODES[code].en}"
             if code in zengin.RESULT_CODES
             else ""
         )
+    with transaction.atomic():
+        audit.record(
+            municipality=municipality, actor=actor, action="benefits.action_list.viewed",
+            subject_type="benefit_program", subject_id=program.program_id,
+            purpose="benefit_payment",
+            details={"count": len(rows), "entitlements": [r["id"] for r in rows]},
+        )  # fmt: skip
     return rows
+
+
+#: Shown instead of the name of a payee under a support measure (支援措置).
+WITHHELD = "（支援措置のため非表示 / withheld: support measure）"
 
 
 # --- payment batches --------------------------------------------------------------------

@@ -227,3 +227,23 @@ def test_needing_action_in_small_windows_finds_the_same(
     # A program without entitlements needs nothing.
     household_program(muni, op, id="empty", name="空の給付金")
     assert services.needing_action(actor=op, municipality=muni, program_id="empty") == []
+
+
+@pytest.mark.django_db
+def test_needing_action_is_audited_and_hides_a_protected_payee(
+    muni: Municipality, op: Actor, city: City
+) -> None:
+    from kiban.core.models import AuditEntry
+    from kiban.registry.models import Person
+
+    rows = services.needing_action(actor=op, municipality=muni, program_id="flat", limit=5)
+    entry = AuditEntry.objects.filter(action="benefits.action_list.viewed").get()
+    assert entry.details["count"] == 5
+    assert entry.details["entitlements"] == [r["id"] for r in rows]
+    shown = rows[0]
+    assert shown["name"] != services.WITHHELD and shown["address"]
+    Person.objects.filter(pk=shown["person_id"]).update(protected=True)
+    again = services.needing_action(actor=op, municipality=muni, program_id="flat", limit=5)
+    hidden = next(r for r in again if r["id"] == shown["id"])
+    assert (hidden["name"], hidden["address"]) == (services.WITHHELD, "")
+    assert all(r["name"] != services.WITHHELD for r in again if r["id"] != shown["id"])
