@@ -687,6 +687,13 @@ def entitlements_for_person(
                 "payment_state": e.pay_state,
             }
         )
+    if actor.kind != "resident":  # staff reading a person's benefits: audited
+        with transaction.atomic():
+            audit.record(
+                municipality=municipality, actor=actor, action="benefits.entitlements.viewed",
+                subject_type="person", subject_id=person.resident_code,
+                purpose="benefit_payment", details={"count": len(rows)},
+            )  # fmt: skip
     return rows
 
 

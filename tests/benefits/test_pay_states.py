@@ -247,3 +247,18 @@ def test_needing_action_is_audited_and_hides_a_protected_payee(
     hidden = next(r for r in again if r["id"] == shown["id"])
     assert (hidden["name"], hidden["address"]) == (services.WITHHELD, "")
     assert all(r["name"] != services.WITHHELD for r in again if r["id"] != shown["id"])
+
+
+@pytest.mark.django_db
+def test_a_clerk_reading_a_persons_entitlements_is_audited(
+    muni: Municipality, op: Actor, city: City
+) -> None:
+    from kiban.core.models import AuditEntry
+
+    e = city.program.entitlements.order_by("id").first()
+    assert e is not None
+    rows = services.entitlements_for_person(actor=op, municipality=muni, person_id=e.person_id)
+    assert [r["entitlement_id"] for r in rows] == [e.pk]
+    entry = AuditEntry.objects.filter(action="benefits.entitlements.viewed").get()
+    assert entry.subject_type == "person" and entry.subject_id == e.person.resident_code
+    assert entry.details == {"count": 1}
