@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import segno
 from django.conf import settings
@@ -25,8 +27,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from kiban.benefits.models import EntitlementStatus, Program
-from kiban.benefits.services import CLERK, get_program, with_payment_state
+from kiban.benefits.models import Program
+from kiban.benefits.services import CLERK, approved_with_state, get_program, latest_states
 from kiban.core import audit
 from kiban.core.actors import Actor
 from kiban.core.models import Municipality
@@ -229,8 +231,7 @@ def pending_letters(municipality: Municipality, program: Program) -> Generator[L
     which PostgreSQL would run for every notice of the city before sorting the first).
     """
     rows = (
-        with_payment_state(program.entitlements.filter(status=EntitlementStatus.APPROVED))
-        .filter(pay_state="no_account")
+        _without_account(program)
         .order_by("town_code", "id")
         .values_list("id", "person_id", "amount", "members")
         .iterator(chunk_size=LETTER_BLOCK)
@@ -248,23 +249,13 @@ def _letters(
     municipality: Municipality, block: list[tuple[int, int, int, int]]
 ) -> Iterator[Letter]:
     """The letters of a block of (entitlement, payee, amount, members) rows."""
-    latest = _latest_states(municipality, [r[1] for r in block])
+    latest = latest_states(municipality, [r[1] for r in block])
     for eid, person_id, amount, members in block:
         yield _letter(municipality, eid, latest.get(person_id), amount, members)
 
 
 #: Notices read from the database at a time.
 LETTER_BLOCK = 5000
-
-
-def _latest_states(municipality: Municipality, person_ids: list[int]) -> dict[int, PersonState]:
-    """Each person's latest registry state (the one valid last; of two, the later start)."""
-    latest: dict[int, PersonState] = {}
-    for state in PersonState.objects.filter(
-        municipality=municipality, person_id__in=person_ids
-    ).order_by("person_id", "valid_to", "valid_from"):
-        latest[state.person_id] = state  # ascending: the last one per person wins
-    return latest
 
 
 def _letter(
@@ -294,13 +285,14 @@ def _letter(
     )
 
 
+def _without_account(program: Program) -> Any:
+    """The program's approved entitlements whose payee has no account: owed a notice."""
+    return approved_with_state(program).filter(pay_state="no_account")
+
+
 def count_pending_letters(program: Program) -> int:
     """How many notices the program's payees without an account are owed."""
-    return (
-        with_payment_state(program.entitlements.filter(status=EntitlementStatus.APPROVED))
-        .filter(pay_state="no_account")
-        .count()
-    )
+    return int(_without_account(program).count())
 
 
 def generate_notice_letters(
@@ -336,23 +328,23 @@ def generate_notice_letters(
 
     if limit is not None:
         total = min(total, limit)
-    letters = pending_letters(municipality, program)
-    for letter in letters:
-        if limit is not None and run.letters >= limit:
-            letters.close()  # the server-side cursor, now
-            break
-        if run.letters % per_file == 0:
-            close()
-            part = run.letters // per_file + 1
-            path = out_dir / f"notice-{municipality.code}-{program.program_id}-{part:04d}.pdf"
-            canvas = Canvas(str(path), pagesize=A4, pageCompression=1)
-            canvas.setTitle(f"{program.name} お知らせ ({part})")
-            canvas.setAuthor(municipality.name)
-        assert canvas is not None
-        draw_letter(canvas, letter, municipality=municipality, program=program, today=today)
-        run.letters += 1
-        if progress and run.letters % 100 == 0:
-            progress(run.letters, total)
+    # closing(): a run stopped at its limit, or by an error, ends the server-side cursor now.
+    with closing(pending_letters(municipality, program)) as letters:
+        for letter in letters:
+            if limit is not None and run.letters >= limit:
+                break
+            if run.letters % per_file == 0:
+                close()
+                part = run.letters // per_file + 1
+                path = out_dir / f"notice-{municipality.code}-{program.program_id}-{part:04d}.pdf"
+                canvas = Canvas(str(path), pagesize=A4, pageCompression=1)
+                canvas.setTitle(f"{program.name} お知らせ ({part})")
+                canvas.setAuthor(municipality.name)
+            assert canvas is not None
+            draw_letter(canvas, letter, municipality=municipality, program=program, today=today)
+            run.letters += 1
+            if progress and run.letters % 100 == 0:
+                progress(run.letters, total)
     close()
     if progress:
         progress(run.letters, total)

@@ -921,6 +921,24 @@ def with_payment_state(qs: QuerySet[Entitlement]) -> Any:
     )
 
 
+def approved_with_state(program: Program) -> Any:
+    """The program's approved entitlements, each with its ``pay_state``."""
+    return with_payment_state(
+        Entitlement.objects.filter(program=program, status=EntitlementStatus.APPROVED)
+    )
+
+
+def latest_states(municipality: Municipality, person_ids: list[int]) -> dict[int, PersonState]:
+    """Each person's latest registry state (the one valid last; of two, the later start),
+    for a page or block of persons in one query."""
+    latest: dict[int, PersonState] = {}
+    for state in PersonState.objects.filter(
+        municipality=municipality, person_id__in=person_ids
+    ).order_by("person_id", "valid_to", "valid_from"):
+        latest[state.person_id] = state  # ascending: the last one per person wins
+    return latest
+
+
 @dataclass
 class StatusRow:
     state: str
@@ -938,10 +956,7 @@ def status_and_towns(
     entitlement's state: seconds for a city). Grouping by town as well makes it slower
     than :func:`program_status` alone, so the CLI and API use that."""
     actor.require(municipality, CLERK, Role.AUDITOR.value)
-    program = get_program(municipality, program_id)
-    qs = with_payment_state(
-        Entitlement.objects.filter(program=program, status=EntitlementStatus.APPROVED)
-    )
+    qs = approved_with_state(get_program(municipality, program_id))
     found: dict[str, tuple[int, int]] = {}
     towns: dict[str, dict[str, int]] = {}
     for r in (
@@ -957,10 +972,7 @@ def status_and_towns(
 def program_status(*, actor: Actor, municipality: Municipality, program_id: str) -> list[StatusRow]:
     """Counts and amounts of the program's approved entitlements by payment state."""
     actor.require(municipality, CLERK, Role.AUDITOR.value)
-    program = get_program(municipality, program_id)
-    qs = with_payment_state(
-        Entitlement.objects.filter(program=program, status=EntitlementStatus.APPROVED)
-    )
+    qs = approved_with_state(get_program(municipality, program_id))
     found = {
         r["pay_state"]: (int(r["n"]), int(r["total"] or 0))
         for r in qs.values("pay_state").annotate(n=Count("id"), total=Sum("amount")).order_by()
@@ -1046,12 +1058,7 @@ def needing_action(
             )
             first, window = last + 1, window * 4
     rows = sorted(found, key=lambda r: (r["pay_state"], r["id"]))
-    names = {
-        s.person_id: s
-        for s in PersonState.objects.filter(
-            municipality=municipality, person_id__in=[r["person_id"] for r in rows]
-        ).order_by("person_id", "valid_to", "valid_from")
-    }
+    names = latest_states(municipality, [r["person_id"] for r in rows])
     last_returns: dict[int, str] = dict(
         Payment.objects.filter(
             entitlement_id__in=[r["id"] for r in rows], state=PaymentState.RETURNED
