@@ -164,18 +164,6 @@ def _load(m: Any, residents: int) -> tuple[Any, float, float]:
     return result, elapsed, elapsed - waits.seconds
 
 
-def _analyze() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE registry_personstate")
-            cursor.execute("ANALYZE registry_person")
-            cursor.execute("ANALYZE registry_household")
-        else:
-            cursor.execute("ANALYZE")
-
-
 def _snapshot_seconds(m: Any) -> tuple[float, int]:
     """``households_as_of`` timed in a fresh process, as a CLI run (benefit eligibility) or
     a server worker meets it, not in this one, whose heap holds what generating and
@@ -239,7 +227,7 @@ def run_size(residents: int) -> list[dict[str, Any]]:
     load_rate = rows / max(writing, 1e-9)
     baseline, baseline_rows = _baseline(m, residents)
     assert baseline_rows == rows, (baseline_rows, rows)  # the very same rows
-    _analyze()
+    # The load analyzed the tables it wrote (bulk.ANALYZE_FROM): nothing to do here.
     snapshot, households = _snapshot_seconds(m)
     p50, p99 = _name_search(m)
     if not os.environ.get("KIBAN_BENCH_KEEP"):  # a throwaway database may keep the rows

@@ -218,15 +218,10 @@ def _row(name: str, value: float, baseline: float, residents: int, db: str) -> d
 
 
 if __name__ == "__main__":
-    here = Path(__file__).resolve().parent
-    sys.path[:0] = [str(here.parent), str(here)]
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kiban.settings")
-    import django
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_benefits import standalone
 
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", "--no-input", verbosity=0)
+    standalone()
     sizes = [int(a) for a in sys.argv[1:] if a.isdigit()]
     for r in main(sizes[0] if sizes else 100_000):
         print(r)

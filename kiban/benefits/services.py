@@ -872,6 +872,8 @@ def generate_demo_accounts(
                 )
                 created = max(cur.rowcount, 0)
                 cur.execute(f"DROP TABLE {names}")
+            if created >= ANALYZE_AFTER_ROWS:
+                _analyze(BankAccount)
             audit.record(
                 municipality=municipality,
                 actor=actor,

@@ -851,6 +851,29 @@ def _drop_indexes_for_bulk(cursor: Any, expected_persons: int) -> list[str]:
     return recreate
 
 
+#: A load of at least this many persons refreshes the planner statistics of the registry
+#: tables (:func:`_refresh_statistics`).
+ANALYZE_FROM = 10_000
+_LOADED_TABLES = ("registry_household", *_DEFERRABLE)
+
+
+def _refresh_statistics(cursor: Any) -> None:
+    """ANALYZE the tables a load writes, inside its transaction, so that the first queries
+    after a city is loaded are planned for the city as it now is.
+
+    SQLite never gathers statistics by itself: without them its planner guessed the as-of
+    index wrongly after every load (1M residents, measured: eligibility 6.9 s against 1.8 s,
+    the status dashboard 2.1 s against 0.6 s). PostgreSQL's autovacuum would analyze the
+    tables some time later; until then the planner sees the tables as they were before.
+    At 1M residents this takes about 2 s on either database.
+    """
+    if connection.vendor == "postgresql":
+        cursor.execute(f"ANALYZE {', '.join(_LOADED_TABLES)}")
+        return
+    for table in _LOADED_TABLES:
+        cursor.execute(f"ANALYZE {table}")
+
+
 def _table_rows(cursor: Any, table: str, limit: int) -> int:
     """Rows in ``table``, counted up to ``limit + 1`` (a scan no longer than the run)."""
     cursor.execute(
@@ -965,6 +988,8 @@ def _load(
             cursor.execute(f"PRAGMA cache_size = -{SQLITE_INDEX_BUILD_CACHE_KIB}")
         for sql in recreate:
             cursor.execute(sql)
+        if counts["persons"] >= ANALYZE_FROM:
+            _refresh_statistics(cursor)
         result = LoadResult(**counts)
         audit.record(
             municipality=municipality,

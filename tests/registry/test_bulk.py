@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -326,9 +326,14 @@ def test_demo_seed_generates_once_with_a_fixed_seed() -> None:
     assert set(Person.objects.filter(municipality=m).values_list("resident_code", flat=True)) == (
         codes
     )
+    # The day the seed generated for (recorded in its audit entry), not today: a run
+    # across midnight must not fail.
+    generated = AuditEntry.objects.get(municipality=m, action="registry.generate")
+    as_of = date.fromisoformat(generated.details["as_of"])
+    assert as_of in (timezone.localdate(), timezone.localdate() - timedelta(days=1))
     expected = {
         p.resident_code
-        for h in generate_city("141003", 150, seed=demo.seed_for(m), as_of=timezone.localdate())
+        for h in generate_city("141003", 150, seed=demo.seed_for(m), as_of=as_of)
         for p in h.members + h.former_members
     }
     assert codes == expected
@@ -349,3 +354,42 @@ def test_name_keys_equal_the_search_key_of_the_joined_reading(family: str, given
     from kiban.core.kana import search_key
 
     assert bulk.name_keys(family, given_) == (search_key(family + given_), search_key(given_))
+
+
+def _planner_rows(table: str) -> int | None:
+    """The row count the planner's statistics hold for ``table`` (None: none gathered)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+            row = cur.fetchone()
+            return int(row[0]) if row and row[0] >= 0 else None
+        cur.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        if not cur.fetchone()[0]:
+            return None
+        cur.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s AND idx IS NULL", [table])
+        row = cur.fetchone()
+        if row is None:  # a table with indexes has only per-index rows: "rows ..."
+            cur.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s LIMIT 1", [table])
+            row = cur.fetchone()
+        return int(row[0].split()[0]) if row else None
+
+
+def test_a_large_load_leaves_the_planner_statistics_of_the_city_it_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Below the threshold the statistics are not refreshed (they do not count the rows of
+    # this test's transaction); from it on, the tables a load writes are analyzed in its
+    # transaction, so they count the city just loaded.
+    monkeypatch.setattr(bulk, "ANALYZE_FROM", 10_000)
+    _generate(120)
+    assert _planner_rows("registry_personstate") != PersonState.objects.count()
+    monkeypatch.setattr(bulk, "ANALYZE_FROM", 100)
+    bulk.generate(
+        actor=operator_actor("test"), municipality=municipality("131016"), residents=120,
+        seed=3, as_of=AS_OF,
+    )  # fmt: skip
+    assert _planner_rows("registry_household") == Household.objects.count()
+    assert _planner_rows("registry_person") == Person.objects.count()
+    assert _planner_rows("registry_personstate") == PersonState.objects.count()
