@@ -142,6 +142,17 @@ def _bulk_connection() -> Iterator[None]:
             cur.execute(f"PRAGMA cache_size = {before}")
 
 
+@contextmanager
+def _city_read() -> Iterator[None]:
+    """A read that works out the payment state of a whole program's entitlements (the
+    status, the dashboard): its own transaction with :func:`_bulk_session`'s settings.
+    Without them, PostgreSQL compiled the statement with JIT first, which took longer than
+    it saved (1M residents: the status 1.4 s with JIT, 0.95 s without)."""
+    with transaction.atomic():
+        _bulk_session()
+        yield
+
+
 def _analyze(model: Any) -> None:
     """Refresh the planner statistics of a table after a bulk insert (PostgreSQL; SQLite
     plans these statements from its indexes alone)."""
@@ -961,9 +972,13 @@ def status_and_towns(
     qs = approved_with_state(get_program(municipality, program_id))
     found: dict[str, tuple[int, int]] = {}
     towns: dict[str, dict[str, int]] = {}
-    for r in (
-        qs.values("town_code", "pay_state").annotate(n=Count("id"), total=Sum("amount")).order_by()
-    ):
+    with _city_read():
+        rows = list(
+            qs.values("town_code", "pay_state")
+            .annotate(n=Count("id"), total=Sum("amount"))
+            .order_by()
+        )
+    for r in rows:
         state, n = r["pay_state"], int(r["n"])
         count, amount = found.get(state, (0, 0))
         found[state] = (count + n, amount + int(r["total"] or 0))
@@ -975,10 +990,11 @@ def program_status(*, actor: Actor, municipality: Municipality, program_id: str)
     """Counts and amounts of the program's approved entitlements by payment state."""
     actor.require(municipality, CLERK, Role.AUDITOR.value)
     qs = approved_with_state(get_program(municipality, program_id))
-    found = {
-        r["pay_state"]: (int(r["n"]), int(r["total"] or 0))
-        for r in qs.values("pay_state").annotate(n=Count("id"), total=Sum("amount")).order_by()
-    }
+    with _city_read():
+        found = {
+            r["pay_state"]: (int(r["n"]), int(r["total"] or 0))
+            for r in qs.values("pay_state").annotate(n=Count("id"), total=Sum("amount")).order_by()
+        }
     return _status_rows(found)
 
 
