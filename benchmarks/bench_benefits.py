@@ -68,14 +68,6 @@ def _registry(m: Any, residents: int) -> float:
     return time.perf_counter() - started
 
 
-def _analyze() -> None:
-    """ANALYZE every table (the floor benchmark, on its own tables)."""
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE")
-
-
 def _baseline(m: Any) -> tuple[float, int, int]:
     from django.db import connection
 

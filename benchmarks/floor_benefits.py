@@ -97,7 +97,6 @@ def main(residents: int) -> list[dict[str, Any]]:
     bb._registry(m, residents)
     if not BankAccount.objects.filter(municipality=m).exists():
         services.generate_demo_accounts(actor=operator_actor("bench"), municipality=m, share=0.8)
-    bb._analyze()
     baseline, households, _total = bb._baseline(m)
     pg = connection.vendor == "postgresql"
     base = connection.ops.adapt_datefield_value(bb.BASE)

@@ -867,9 +867,6 @@ def _refresh_statistics(cursor: Any) -> None:
     tables some time later; until then the planner sees the tables as they were before.
     At 1M residents this takes about 2 s on either database.
     """
-    if connection.vendor == "postgresql":
-        cursor.execute(f"ANALYZE {', '.join(_LOADED_TABLES)}")
-        return
     for table in _LOADED_TABLES:
         cursor.execute(f"ANALYZE {table}")
 

@@ -368,11 +368,10 @@ def _planner_rows(table: str) -> int | None:
         cur.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
         if not cur.fetchone()[0]:
             return None
-        cur.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s AND idx IS NULL", [table])
+        # Every row of a table's statistics (the table's, or each index's) starts with its
+        # row count.
+        cur.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s LIMIT 1", [table])
         row = cur.fetchone()
-        if row is None:  # a table with indexes has only per-index rows: "rows ..."
-            cur.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s LIMIT 1", [table])
-            row = cur.fetchone()
         return int(row[0].split()[0]) if row else None
 
 
